@@ -1,0 +1,36 @@
+"""cc_grpc_proto: C++ Protobuf and gRPC code from one .proto, with Debian's protoc.
+
+Generates <name>.pb.{h,cc} and <name>.grpc.pb.{h,cc} next to the .proto (so
+`#include "protos/foo.pb.h"` works) and wraps them in a cc_library.
+"""
+
+def cc_grpc_proto(name, src, deps = [], visibility = None):
+    base = src[:-len(".proto")]
+    outs = [base + ext for ext in [".pb.h", ".pb.cc", ".grpc.pb.h", ".grpc.pb.cc"]]
+
+    # The import root is the repository's root: "" here, external/<repo> when
+    # authrefresh is used from another workspace.
+    rel = native.package_name() + "/" + src if native.package_name() else src
+    native.genrule(
+        name = name + "_gen",
+        srcs = [src],
+        outs = outs,
+        cmd = " ".join([
+            "loc=$(location %s);" % src,
+            "root=$${loc%%%s};" % rel,
+            "root=$${root%/};",
+            "/usr/bin/protoc",
+            "--proto_path=$${root:-.}",
+            "--cpp_out=$(GENDIR)/$$root",
+            "--grpc_out=$(GENDIR)/$$root",
+            "--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin",
+            "$$loc",
+        ]),
+    )
+    native.cc_library(
+        name = name,
+        srcs = [base + ".pb.cc", base + ".grpc.pb.cc"],
+        hdrs = [base + ".pb.h", base + ".grpc.pb.h"],
+        deps = deps + ["@system//:grpc++", "@system//:protobuf"],
+        visibility = visibility,
+    )
