@@ -1,7 +1,8 @@
 """cc_grpc_proto: C++ Protobuf and gRPC code from one .proto, with Debian's protoc.
 
-Generates <name>.pb.{h,cc} and <name>.grpc.pb.{h,cc} next to the .proto (so
-`#include "protos/foo.pb.h"` works) and wraps them in a cc_library.
+Generates <base>.pb.{h,cc} and <base>.grpc.pb.{h,cc} next to the .proto (so
+`#include "protos/foo.pb.h"` works) and wraps them in two cc_libraries:
+<name>_proto (the messages, Protobuf only) and <name>_grpc (the stubs).
 """
 
 def cc_grpc_proto(name, src, deps = [], visibility = None):
@@ -28,9 +29,16 @@ def cc_grpc_proto(name, src, deps = [], visibility = None):
         ]),
     )
     native.cc_library(
-        name = name,
-        srcs = [base + ".pb.cc", base + ".grpc.pb.cc"],
-        hdrs = [base + ".pb.h", base + ".grpc.pb.h"],
-        deps = deps + ["@system//:grpc++", "@system//:protobuf"],
+        name = name + "_proto",
+        srcs = [base + ".pb.cc"],
+        hdrs = [base + ".pb.h"],
+        deps = ["@system//:protobuf"],
+        visibility = visibility,
+    )
+    native.cc_library(
+        name = name + "_grpc",
+        srcs = [base + ".grpc.pb.cc"],
+        hdrs = [base + ".grpc.pb.h"],
+        deps = [name + "_proto", "@system//:grpc++"],
         visibility = visibility,
     )

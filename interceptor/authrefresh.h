@@ -1,0 +1,27 @@
+// interceptor/authrefresh.h
+//
+// The umbrella header of authrefresh: OAuth 2.0 bearer tokens for gRPC C++
+// clients, with one shared refresh and a transparent replay of rejected calls.
+//
+//   auto manager = authrefresh::TokenManager::Create(
+//       {.access_token = at, .refresh_token = rt},
+//       authrefresh::MakeGrpcTokenRefresher(
+//           grpc::CreateChannel("auth.example.com:443",
+//                               grpc::SslCredentials({}))));
+//   auto channel = authrefresh::CreateAuthRefreshChannel(
+//       "api.example.com:443", grpc::SslCredentials({}), manager);
+//   auto stub = my::Api::NewStub(channel);  // calls now carry the token
+//
+// Bazel: deps = ["@authrefresh//interceptor:authrefresh"].
+
+#ifndef AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_
+#define AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_
+
+#include "interceptor/clock.h"                 // IWYU pragma: export
+#include "interceptor/grpc_token_refresher.h"  // IWYU pragma: export
+#include "interceptor/interceptor.h"           // IWYU pragma: export
+#include "interceptor/token.h"                 // IWYU pragma: export
+#include "interceptor/token_manager.h"         // IWYU pragma: export
+#include "interceptor/token_refresher.h"       // IWYU pragma: export
+
+#endif  // AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_

@@ -1,0 +1,106 @@
+#include "interceptor/interceptor.h"
+
+#include <utility>
+
+#include "grpcpp/create_channel.h"
+#include "interceptor/internal/attach_token.h"
+#include "interceptor/internal/interceptor_config.h"
+#include "interceptor/internal/unary_replay.h"
+
+namespace authrefresh {
+namespace internal {
+namespace {
+
+thread_local bool creating_own_call = false;
+
+class PassThrough final : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    m->Proceed();
+  }
+};
+
+class AuthRefreshInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  AuthRefreshInterceptorFactory(std::shared_ptr<TokenManager> manager,
+                                const InterceptorOptions& options,
+                                TransportPolicy transport)
+      : manager_(std::move(manager)),
+        config_(std::make_shared<InterceptorConfig>(
+            manager_->coordinator(), options.excluded_methods, transport)) {}
+
+  // The channel owns its factories: calls still waiting must not replay on it.
+  ~AuthRefreshInterceptorFactory() override { config_->channel.MarkGone(); }
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    // A PassThrough rather than nullptr keeps gRPC's interceptor positions
+    // intact for the factories after this one.
+    if (creating_own_call) return new PassThrough();
+    switch (config_->methods.Classify(info->method(), info->type())) {
+      case CallHandling::kPassThrough:
+        return new PassThrough();
+      case CallHandling::kAttach:
+        return new AttachToken(config_, info);
+      case CallHandling::kReplay:
+        return new ReplayInterceptor(config_, info);
+    }
+    return new PassThrough();
+  }
+
+ private:
+  // Keeps the manager alive as long as a channel uses it.
+  const std::shared_ptr<TokenManager> manager_;
+  const std::shared_ptr<InterceptorConfig> config_;
+};
+
+std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
+MakeFactory(std::shared_ptr<TokenManager> manager,
+            const InterceptorOptions& options, TransportPolicy transport) {
+  return std::make_unique<AuthRefreshInterceptorFactory>(std::move(manager),
+                                                         options, transport);
+}
+
+}  // namespace
+
+bool CreatingOwnCall() { return creating_own_call; }
+
+OwnCallScope::OwnCallScope() : outer_(creating_own_call) {
+  creating_own_call = true;
+}
+
+OwnCallScope::~OwnCallScope() { creating_own_call = outer_; }
+
+void RunSoon(std::function<void()> fn) {
+  SystemClock()->Schedule(absl::InfinitePast(), std::move(fn));
+}
+
+}  // namespace internal
+
+std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
+MakeAuthRefreshInterceptorFactory(std::shared_ptr<TokenManager> manager,
+                                  InterceptorOptions options) {
+  return internal::MakeFactory(std::move(manager), options,
+                               options.allow_insecure_transport
+                                   ? internal::TransportPolicy::kTrusted
+                                   : internal::TransportPolicy::kGate);
+}
+
+std::shared_ptr<grpc::Channel> CreateAuthRefreshChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
+    std::shared_ptr<TokenManager> manager, InterceptorOptions options,
+    const grpc::ChannelArguments& args) {
+  const internal::TransportPolicy transport =
+      options.allow_insecure_transport || !internal::IsInsecure(credentials)
+          ? internal::TransportPolicy::kTrusted
+          : internal::TransportPolicy::kRefuse;
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      factories;
+  factories.push_back(internal::MakeFactory(std::move(manager), options, transport));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, credentials, args, std::move(factories));
+}
+
+}  // namespace authrefresh

@@ -1,0 +1,75 @@
+// interceptor/interceptor.h
+//
+// Defines `InterceptorOptions`, `MakeAuthRefreshInterceptorFactory()` and
+// `CreateAuthRefreshChannel()`: how a channel gets the authrefresh interceptor.
+//
+// On every call through such a channel:
+//  * `authorization: Bearer <token>` is attached (the TokenManager's current
+//    token; a call whose token has expired first waits for the refresh);
+//  * a unary call with protobuf messages that the server rejects with
+//    UNAUTHENTICATED is replayed once, with the same request bytes, metadata,
+//    deadline, compression and call credentials, after the shared refresh;
+//    the application sees only the replay's response, status and metadata;
+//  * streaming calls, and unary calls whose messages are not protobuf (an
+//    application's own GenericStub calls), get the token but are not
+//    replayed; their UNAUTHENTICATED starts the shared refresh, so the next
+//    call succeeds.
+//
+// authrefresh's calls run on gRPC's own threads; it starts none of its own.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "grpcpp/support/client_interceptor.h"
+#include "interceptor/token_manager.h"
+
+namespace authrefresh {
+
+struct InterceptorOptions {
+  // Bearer tokens go out only over channels with transport security (TLS).
+  // On an insecure channel every intercepted call fails with
+  // FAILED_PRECONDITION, before anything is sent, and no refresh starts.
+  // Set this to allow cleartext, e.g. for tests on 127.0.0.1.
+  bool allow_insecure_transport = false;
+
+  // Methods never intercepted: no token, no replay. Each entry is a full
+  // method name, "/package.Service/Method", or a whole service,
+  // "/package.Service/*". authrefresh.v1.TokenService is always excluded.
+  std::vector<std::string> excluded_methods;
+};
+
+// The interceptor, for channels built with
+// grpc::experimental::CreateCustomChannelWithInterceptors(). Put it first in
+// the list of factories: gRPC 1.51 misroutes the calls authrefresh makes
+// itself when a factory before it declines a call.
+//
+// This factory cannot see the channel's credentials, so unless
+// `allow_insecure_transport` is set, every call it intercepts carries call
+// credentials that make gRPC itself refuse an insecure channel (the call
+// fails with FAILED_PRECONDITION, nothing is sent). CreateAuthRefreshChannel
+// checks the credentials once instead and saves that per-call cost.
+std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
+MakeAuthRefreshInterceptorFactory(std::shared_ptr<TokenManager> manager,
+                                  InterceptorOptions options = {});
+
+// A channel to `target` whose calls carry `manager`'s token and are replayed
+// after a refresh. With insecure `credentials` and without
+// `options.allow_insecure_transport`, the channel is still returned but every
+// intercepted call fails with FAILED_PRECONDITION saying why, and no token or
+// refresh is ever sent.
+std::shared_ptr<grpc::Channel> CreateAuthRefreshChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
+    std::shared_ptr<TokenManager> manager, InterceptorOptions options = {},
+    const grpc::ChannelArguments& args = {});
+
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_

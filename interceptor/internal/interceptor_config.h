@@ -1,0 +1,88 @@
+// interceptor/internal/interceptor_config.h
+//
+// What every call of one interceptor factory shares, and two small helpers
+// the per-call code needs.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_INTERCEPTOR_CONFIG_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERNAL_INTERCEPTOR_CONFIG_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "absl/time/time.h"
+#include "interceptor/internal/call_policy.h"
+#include "interceptor/internal/mutex.h"
+#include "interceptor/internal/refresh_coordinator.h"
+#include "interceptor/internal/transport_security.h"
+
+namespace authrefresh {
+namespace internal {
+
+// Whether the channel a factory belongs to still exists. A call that waited
+// for a refresh replays on that channel, so it must not outlive it; the
+// factory (owned by the channel) marks it gone in its destructor.
+class ChannelLife {
+ public:
+  // Runs `create` (which creates a call on the channel) if the channel still
+  // exists and returns true; otherwise returns false. The channel cannot be
+  // destroyed while `create` runs.
+  bool IfAlive(const std::function<void()>& create) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (!alive_) return false;
+    create();
+    return true;
+  }
+  void MarkGone() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    alive_ = false;
+  }
+
+ private:
+  Mutex mu_;
+  bool alive_ ABSL_GUARDED_BY(mu_) = true;
+};
+
+struct InterceptorConfig {
+  InterceptorConfig(std::shared_ptr<RefreshCoordinator> c,
+                    const std::vector<std::string>& excluded,
+                    TransportPolicy t)
+      : coordinator(std::move(c)), methods(excluded), transport(t) {}
+
+  const std::shared_ptr<RefreshCoordinator> coordinator;
+  const MethodPolicy methods;
+  const TransportPolicy transport;
+  mutable ChannelLife channel;  // thread-safe
+};
+
+// Runs `fn` soon on one of gRPC's threads (grpc::Alarm). For work that must
+// not run where it was decided, e.g. inside a PRE_SEND_CANCEL hook, which
+// runs under the ClientContext's lock.
+void RunSoon(std::function<void()> fn);
+
+// A ClientContext deadline as absl::Time (InfiniteFuture when unset).
+inline absl::Time DeadlineOf(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// Set while authrefresh creates its own calls on the intercepted channel, so
+// that its factory, if gRPC invokes it again for them, passes them through.
+bool CreatingOwnCall();
+class OwnCallScope {
+ public:
+  OwnCallScope();
+  ~OwnCallScope();
+  OwnCallScope(const OwnCallScope&) = delete;
+  OwnCallScope& operator=(const OwnCallScope&) = delete;
+
+ private:
+  bool outer_;
+};
+
+}  // namespace internal
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERNAL_INTERCEPTOR_CONFIG_H_

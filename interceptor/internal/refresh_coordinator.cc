@@ -1,0 +1,460 @@
+#include "interceptor/internal/refresh_coordinator.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "interceptor/internal/token_response.h"
+
+namespace authrefresh {
+namespace internal {
+namespace {
+
+std::atomic<uint64_t> next_coordinator_id{1};
+
+// The coordinator whose application callback this thread is running, so that
+// a callback that destroys its TokenManager does not wait for itself.
+thread_local const RefreshCoordinator* running_callback_of = nullptr;
+
+Token Sanitized(Token token) {
+  if (!token.access_token.empty() &&
+      !CheckTokenSyntax(token.access_token, "access_token").ok()) {
+    token.access_token.clear();
+  }
+  if (!token.refresh_token.empty() &&
+      !CheckTokenSyntax(token.refresh_token, "refresh_token").ok()) {
+    token.refresh_token.clear();
+  }
+  return token;
+}
+
+}  // namespace
+
+std::shared_ptr<RefreshCoordinator> RefreshCoordinator::Create(
+    Token initial, std::unique_ptr<TokenRefresher> refresher,
+    TokenManagerOptions options, std::shared_ptr<Clock> clock) {
+  std::shared_ptr<RefreshCoordinator> c(new RefreshCoordinator(
+      std::move(refresher), std::move(options), std::move(clock)));
+  MutexLock lock(&c->mu_);
+  c->PublishLocked(Sanitized(std::move(initial)), absl::OkStatus());
+  return c;
+}
+
+RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher,
+                                       TokenManagerOptions options,
+                                       std::shared_ptr<Clock> clock)
+    : id_(next_coordinator_id.fetch_add(1, std::memory_order_relaxed)),
+      options_(std::move(options)),
+      clock_(std::move(clock)),
+      refresher_(std::move(refresher)),
+      backoff_(options_) {}
+
+RefreshCoordinator::~RefreshCoordinator() { Shutdown(); }
+
+void RefreshCoordinator::PublishLocked(Token token, absl::Status session_expired) {
+  auto s = std::make_shared<TokenSnapshot>();
+  s->generation = current_ ? current_->generation + 1 : 1;
+  if (!token.access_token.empty()) {
+    s->authorization = absl::StrCat("Bearer ", token.access_token);
+  }
+  s->token = std::move(token);
+  s->session_expired = std::move(session_expired);
+  current_ = std::move(s);
+  version_.fetch_add(1, std::memory_order_release);
+}
+
+const TokenSnapshot& RefreshCoordinator::Current() {
+  struct Cache {
+    uint64_t owner = 0;
+    uint64_t version = 0;
+    Snapshot snapshot;
+  };
+  static thread_local Cache cache;
+  if (cache.owner != id_ ||
+      cache.version != version_.load(std::memory_order_acquire)) {
+    MutexLock lock(&mu_);
+    cache.snapshot = current_;
+    cache.version = version_.load(std::memory_order_relaxed);
+    cache.owner = id_;
+  }
+  return *cache.snapshot;
+}
+
+bool RefreshCoordinator::Sendable(const TokenSnapshot& s) {
+  return s.session_expired.ok() && !s.authorization.empty() &&
+         clock_->Now() < s.token.expires_at;
+}
+
+RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(absl::Time now) {
+  refreshing_ = true;
+  ++stats_.refreshes_started;
+  return Grant{current_->token.refresh_token, epoch_, now};
+}
+
+absl::Status RefreshCoordinator::ExpireWithoutRefreshTokenLocked() {
+  absl::Status expired = absl::UnauthenticatedError(
+      "authrefresh: session expired, log in again: the access token was "
+      "rejected or has expired, and there is no refresh token");
+  ++stats_.sessions_expired;
+  PublishLocked(current_->token, expired);
+  return expired;
+}
+
+RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
+                                                   absl::Time deadline,
+                                                   WaitCallback done) {
+  Wait wait;
+  std::optional<Grant> grant;
+  absl::Status expired;
+  {
+    MutexLock lock(&mu_);
+    if (shutdown_) {
+      wait.ready = absl::UnavailableError(
+          "authrefresh: the TokenManager was destroyed");
+      return wait;
+    }
+    if (!current_->session_expired.ok()) {
+      wait.ready = current_->session_expired;
+      return wait;
+    }
+    const absl::Time now = clock_->Now();
+    if (current_->generation > rejected_generation &&
+        !current_->authorization.empty() && now < current_->token.expires_at) {
+      wait.ready = current_;
+      return wait;
+    }
+    if (!refreshing_ && !retry_scheduled_) {
+      if (now < backoff_until_) {
+        wait.ready = absl::UnavailableError(absl::StrCat(
+            "authrefresh: token refresh is backing off after repeated "
+            "failures; last error: ",
+            last_error_.message()));
+        return wait;
+      }
+      if (current_->token.refresh_token.empty()) {
+        expired = ExpireWithoutRefreshTokenLocked();
+        wait.ready = expired;
+      } else {
+        grant = BeginRefreshLocked(now);
+      }
+    }
+    if (!wait.ready) {
+      wait.ticket = next_ticket_++;
+      waiters_[wait.ticket].done = std::move(done);
+      ++stats_.calls_waited;
+    }
+  }
+  if (!expired.ok()) {
+    if (options_.on_session_expired) {
+      RunAppCallback([&] { options_.on_session_expired(expired); });
+    }
+    return wait;
+  }
+  const uint64_t ticket = wait.ticket;
+  if (grant) SendRefresh(std::move(*grant));
+  if (deadline != absl::InfiniteFuture()) {
+    std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
+    std::shared_ptr<Clock::Timer> timer =
+        clock_->Schedule(deadline, [weak, ticket] {
+          if (auto self = weak.lock()) self->OnWaiterDeadline(ticket);
+        });
+    bool still_waiting = false;
+    {
+      MutexLock lock(&mu_);
+      auto it = waiters_.find(ticket);
+      if (it != waiters_.end()) {
+        it->second.deadline_timer = timer;
+        still_waiting = true;
+      }
+    }
+    if (!still_waiting) timer->Cancel();
+  }
+  return wait;
+}
+
+bool RefreshCoordinator::CancelWait(uint64_t ticket) {
+  std::shared_ptr<Clock::Timer> timer;
+  {
+    MutexLock lock(&mu_);
+    auto it = waiters_.find(ticket);
+    if (it == waiters_.end()) return false;
+    timer = std::move(it->second.deadline_timer);
+    waiters_.erase(it);
+  }
+  if (timer) timer->Cancel();
+  return true;
+}
+
+void RefreshCoordinator::NoteRejection(uint64_t generation) {
+  std::optional<Grant> grant;
+  absl::Status expired;
+  {
+    MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    if (shutdown_ || !current_->session_expired.ok() || refreshing_ ||
+        retry_scheduled_ || generation < current_->generation ||
+        now < backoff_until_) {
+      return;
+    }
+    if (current_->token.refresh_token.empty()) {
+      expired = ExpireWithoutRefreshTokenLocked();
+    } else {
+      grant = BeginRefreshLocked(now);
+    }
+  }
+  if (!expired.ok() && options_.on_session_expired) {
+    RunAppCallback([&] { options_.on_session_expired(expired); });
+  }
+  if (grant) SendRefresh(std::move(*grant));
+}
+
+void RefreshCoordinator::SendRefresh(Grant grant) {
+  std::shared_ptr<TokenRefresher> refresher;
+  {
+    MutexLock lock(&mu_);
+    refresher = refresher_;
+  }
+  if (refresher == nullptr) return;  // shut down
+  std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
+  refresher->Refresh(
+      grant.refresh_token,
+      [weak, epoch = grant.epoch, sent_at = grant.sent_at](
+          absl::StatusOr<v1::TokenResponse> result) {
+        if (auto self = weak.lock()) {
+          self->OnRefreshDone(epoch, sent_at, std::move(result));
+        }
+      });
+}
+
+void RefreshCoordinator::ScheduleRetry(absl::Time when) {
+  std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
+  std::shared_ptr<Clock::Timer> timer = clock_->Schedule(when, [weak] {
+    if (auto self = weak.lock()) self->OnRetryTimer();
+  });
+  bool keep = false;
+  {
+    MutexLock lock(&mu_);
+    if (retry_scheduled_ && retry_timer_ == nullptr) {
+      retry_timer_ = timer;
+      keep = true;
+    }
+  }
+  if (!keep) timer->Cancel();
+}
+
+void RefreshCoordinator::OnRetryTimer() {
+  Grant grant;
+  {
+    MutexLock lock(&mu_);
+    if (shutdown_ || !retry_scheduled_ || refreshing_) return;
+    retry_scheduled_ = false;
+    retry_timer_.reset();
+    grant = BeginRefreshLocked(clock_->Now());
+  }
+  SendRefresh(std::move(grant));
+}
+
+void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
+                                       absl::StatusOr<v1::TokenResponse> result) {
+  std::vector<Waiter> release;
+  absl::StatusOr<Snapshot> outcome = absl::UnknownError("unset");
+  std::optional<Token> refreshed;
+  absl::Status expired;
+  std::optional<absl::Time> retry_at;
+  {
+    MutexLock lock(&mu_);
+    // A grant made before SetToken (or Shutdown) no longer matters.
+    if (shutdown_ || epoch != epoch_ || !refreshing_) return;
+    refreshing_ = false;
+    absl::StatusOr<Token> token =
+        result.ok() ? TokenFromResponse(*result, sent_at, current_->token)
+                    : absl::StatusOr<Token>(result.status());
+    if (token.ok()) {
+      ++stats_.refreshes_succeeded;
+      consecutive_failures_ = 0;
+      round_failures_ = 0;
+      backoff_until_ = absl::InfinitePast();
+      last_error_ = absl::OkStatus();
+      refreshed = *token;
+      PublishLocked(*std::move(token), absl::OkStatus());
+      outcome = current_;
+      release = TakeWaitersLocked();
+    } else {
+      ++stats_.refreshes_failed;
+      // Refresher errors carry the token service's code; a malformed
+      // response is our own INVALID_ARGUMENT and is transient.
+      const bool from_service = !result.ok();
+      const std::string reason = RedactLocked(
+          from_service ? absl::StrCat(absl::StatusCodeToString(token.status().code()),
+                                      ": ", token.status().message())
+                       : std::string(token.status().message()));
+      if (from_service && IsTerminalRefreshError(token.status().code())) {
+        expired = absl::UnauthenticatedError(absl::StrCat(
+            "authrefresh: session expired, log in again: the token service "
+            "rejected the refresh token (",
+            reason, ")"));
+        ++stats_.sessions_expired;
+        PublishLocked(current_->token, expired);
+        outcome = expired;
+        release = TakeWaitersLocked();
+      } else {
+        ++consecutive_failures_;
+        ++round_failures_;
+        last_error_ = absl::UnavailableError(reason);
+        const absl::Time next =
+            clock_->Now() + backoff_.DelayAfter(consecutive_failures_);
+        if (round_failures_ >= options_.max_refresh_attempts) {
+          outcome = absl::UnavailableError(absl::StrCat(
+              "authrefresh: token refresh failed ", round_failures_,
+              " times in a row; last error: ", reason));
+          round_failures_ = 0;
+          backoff_until_ = next;
+          release = TakeWaitersLocked();
+        } else {
+          retry_scheduled_ = true;
+          retry_timer_.reset();
+          retry_at = next;
+        }
+      }
+    }
+  }
+  if (retry_at) ScheduleRetry(*retry_at);
+  if (refreshed && options_.on_tokens_refreshed) {
+    RunAppCallback([&] { options_.on_tokens_refreshed(*refreshed); });
+  }
+  Complete(std::move(release), outcome);
+  if (!expired.ok() && options_.on_session_expired) {
+    RunAppCallback([&] { options_.on_session_expired(expired); });
+  }
+}
+
+void RefreshCoordinator::OnWaiterDeadline(uint64_t ticket) {
+  WaitCallback done;
+  {
+    MutexLock lock(&mu_);
+    auto it = waiters_.find(ticket);
+    if (it == waiters_.end()) return;
+    done = std::move(it->second.done);
+    waiters_.erase(it);
+  }
+  done(absl::DeadlineExceededError(
+      "authrefresh: deadline exceeded while waiting for a token refresh"));
+}
+
+std::vector<RefreshCoordinator::Waiter> RefreshCoordinator::TakeWaitersLocked() {
+  std::vector<Waiter> taken;
+  taken.reserve(waiters_.size());
+  for (auto& [ticket, waiter] : waiters_) taken.push_back(std::move(waiter));
+  waiters_.clear();
+  return taken;
+}
+
+void RefreshCoordinator::Complete(std::vector<Waiter> waiters,
+                                  const absl::StatusOr<Snapshot>& result) {
+  for (Waiter& w : waiters) {
+    if (w.deadline_timer) w.deadline_timer->Cancel();
+    w.done(result);
+  }
+}
+
+void RefreshCoordinator::SetToken(Token token) {
+  std::vector<Waiter> release;
+  std::shared_ptr<Clock::Timer> retry;
+  std::optional<Grant> grant;
+  Snapshot fresh;
+  {
+    MutexLock lock(&mu_);
+    if (shutdown_) return;
+    ++epoch_;
+    refreshing_ = false;
+    retry_scheduled_ = false;
+    retry = std::move(retry_timer_);
+    consecutive_failures_ = 0;
+    round_failures_ = 0;
+    backoff_until_ = absl::InfinitePast();
+    last_error_ = absl::OkStatus();
+    PublishLocked(Sanitized(std::move(token)), absl::OkStatus());
+    fresh = current_;
+    const bool sendable = !fresh->authorization.empty() &&
+                          clock_->Now() < fresh->token.expires_at;
+    if (sendable) {
+      release = TakeWaitersLocked();
+    } else if (!waiters_.empty() && !fresh->token.refresh_token.empty()) {
+      grant = BeginRefreshLocked(clock_->Now());
+    }
+  }
+  if (retry) retry->Cancel();
+  if (grant) SendRefresh(std::move(*grant));
+  Complete(std::move(release), fresh);
+}
+
+Token RefreshCoordinator::CurrentToken() {
+  MutexLock lock(&mu_);
+  return current_->token;
+}
+
+TokenManagerStats RefreshCoordinator::Stats() {
+  TokenManagerStats stats;
+  {
+    MutexLock lock(&mu_);
+    stats = stats_;
+  }
+  stats.calls_replayed = calls_replayed_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+std::string RefreshCoordinator::RedactLocked(absl::string_view text) const {
+  std::vector<std::pair<absl::string_view, std::string>> secrets;
+  for (const std::string* s :
+       {&current_->token.access_token, &current_->token.refresh_token}) {
+    if (!s->empty()) secrets.emplace_back(*s, TokenFingerprint(*s));
+  }
+  std::string out(text);
+  for (const auto& [secret, fingerprint] : secrets) {
+    absl::StrReplaceAll({{secret, fingerprint}}, &out);
+  }
+  return out;
+}
+
+void RefreshCoordinator::RunAppCallback(const std::function<void()>& fn) {
+  {
+    MutexLock lock(&mu_);
+    if (shutdown_) return;
+    ++callbacks_running_;
+  }
+  const RefreshCoordinator* outer = running_callback_of;
+  running_callback_of = this;
+  fn();
+  running_callback_of = outer;
+  MutexLock lock(&mu_);
+  if (--callbacks_running_ == 0) callbacks_done_.SignalAll();
+}
+
+void RefreshCoordinator::Shutdown() {
+  std::vector<Waiter> release;
+  std::shared_ptr<TokenRefresher> refresher;
+  std::shared_ptr<Clock::Timer> retry;
+  {
+    MutexLock lock(&mu_);
+    if (!shutdown_) {
+      shutdown_ = true;
+      ++epoch_;
+      release = TakeWaitersLocked();
+      refresher = std::move(refresher_);
+      retry = std::move(retry_timer_);
+      retry_scheduled_ = false;
+    }
+    // A callback of ours that destroys the TokenManager must not wait for
+    // itself.
+    const int own = running_callback_of == this ? 1 : 0;
+    while (callbacks_running_ > own) mu_.Wait(&callbacks_done_);
+  }
+  if (retry) retry->Cancel();
+  Complete(std::move(release),
+           absl::UnavailableError("authrefresh: the TokenManager was destroyed "
+                                  "while the call waited for a token refresh"));
+  refresher.reset();  // cancels a grant in flight
+}
+
+}  // namespace internal
+}  // namespace authrefresh

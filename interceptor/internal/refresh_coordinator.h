@@ -1,0 +1,194 @@
+// interceptor/internal/refresh_coordinator.h
+//
+// Defines `RefreshCoordinator`, where calls wait and where the refresh
+// happens: the current token, published for lock-free reads, and the
+// single-flight refresh with its waiters, backoff and failure policy.
+//
+// It knows nothing of gRPC (time and timers come from a Clock, grants from a
+// TokenRefresher), so it is tested under ThreadSanitizer with fakes.
+//
+// Locking: one Mutex guards the state. It is never held while calling the
+// refresher, a waiter, an application callback or Clock::Timer::Cancel.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_REFRESH_COORDINATOR_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERNAL_REFRESH_COORDINATOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "interceptor/clock.h"
+#include "interceptor/internal/mutex.h"
+#include "interceptor/internal/refresh_policy.h"
+#include "interceptor/token.h"
+#include "interceptor/token_manager.h"
+#include "interceptor/token_refresher.h"
+
+namespace authrefresh {
+namespace internal {
+
+// One published token. Immutable; replaced whole on every change.
+struct TokenSnapshot {
+  Token token;
+  // Starts at 1 and grows by one with every new token (refresh or SetToken).
+  uint64_t generation = 0;
+  // "Bearer <access_token>", or empty when there is no usable access token.
+  std::string authorization;
+  // Set while the session is expired: calls fail at once with it.
+  absl::Status session_expired;
+};
+
+class RefreshCoordinator
+    : public std::enable_shared_from_this<RefreshCoordinator> {
+ public:
+  using Snapshot = std::shared_ptr<const TokenSnapshot>;
+  // Receives a snapshot with a usable token, or the status to end the call
+  // with (UNAUTHENTICATED, UNAVAILABLE, DEADLINE_EXCEEDED).
+  using WaitCallback = std::function<void(absl::StatusOr<Snapshot>)>;
+
+  // What Await returns: either the answer now, or a ticket for CancelWait.
+  struct Wait {
+    std::optional<absl::StatusOr<Snapshot>> ready;
+    uint64_t ticket = 0;
+  };
+
+  static std::shared_ptr<RefreshCoordinator> Create(
+      Token initial, std::unique_ptr<TokenRefresher> refresher,
+      TokenManagerOptions options, std::shared_ptr<Clock> clock);
+  ~RefreshCoordinator();
+
+  // The current snapshot. Lock-free unless it changed since this thread last
+  // asked. The reference stays valid until this thread calls Current() again
+  // (on any coordinator); copy what you need before then.
+  const TokenSnapshot& Current();
+
+  // Whether `s` may be sent now: not expired, not a dead session.
+  bool Sendable(const TokenSnapshot& s);
+
+  // Asks for a sendable token newer than `rejected_generation` (0: any
+  // sendable token). Answers at once when it can (a newer token exists, the
+  // session is expired, the refresh is backing off after max attempts);
+  // otherwise registers `done`, starting the refresh if none is in flight,
+  // and calls it exactly once, unless CancelWait(ticket) returns true first.
+  // It runs on the thread that completed the refresh or timer; that may be
+  // this thread, before Await returns, if the refresher completes inline. A finite `deadline` ends the wait with
+  // DEADLINE_EXCEEDED.
+  Wait Await(uint64_t rejected_generation, absl::Time deadline,
+             WaitCallback done);
+
+  // Removes a waiter. True if it was still waiting: its callback will not
+  // run. Never blocks.
+  bool CancelWait(uint64_t ticket);
+
+  // For calls that cannot wait (streams): the server rejected a token of
+  // `generation`; start the refresh if that is still the current token and
+  // none is in flight or backing off. Never waits.
+  void NoteRejection(uint64_t generation);
+
+  void SetToken(Token token);
+  Token CurrentToken();
+  TokenManagerStats Stats();
+  void CountReplay() { calls_replayed_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Ends everything: waiters fail with UNAVAILABLE, the refresher is
+  // destroyed (cancelling its grant), timers are cancelled. Returns after
+  // any application callback already running has returned. Idempotent.
+  void Shutdown();
+
+  Clock& clock() { return *clock_; }
+
+ private:
+  struct Waiter {
+    WaitCallback done;
+    std::shared_ptr<Clock::Timer> deadline_timer;
+  };
+  using Release = std::vector<WaitCallback>;
+
+  RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher,
+                     TokenManagerOptions options, std::shared_ptr<Clock> clock);
+
+  // Publishes `token` as a new generation (with `session_expired`).
+  void PublishLocked(Token token, absl::Status session_expired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What SendRefresh needs; set by BeginRefreshLocked.
+  struct Grant {
+    std::string refresh_token;
+    uint64_t epoch = 0;
+    absl::Time sent_at;
+  };
+  // Marks a refresh in flight.
+  Grant BeginRefreshLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the session because there is no refresh token to present.
+  absl::Status ExpireWithoutRefreshTokenLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Schedules OnRetryTimer at `when`. Called without the lock.
+  void ScheduleRetry(absl::Time when) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs an application callback unless shut down; Shutdown waits for it.
+  void RunAppCallback(const std::function<void()>& fn) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the grant. Called without the lock.
+  void SendRefresh(Grant grant) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRefreshDone(uint64_t epoch, absl::Time sent_at,
+                     absl::StatusOr<v1::TokenResponse> result)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRetryTimer() ABSL_LOCKS_EXCLUDED(mu_);
+  void OnWaiterDeadline(uint64_t ticket) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<Waiter> TakeWaitersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls each waiter with `result`, cancelling its deadline timer first.
+  static void Complete(std::vector<Waiter> waiters,
+                       const absl::StatusOr<Snapshot>& result);
+  // Replaces every occurrence of the current tokens in `text` with their
+  // fingerprints: token services sometimes echo what they were sent.
+  std::string RedactLocked(absl::string_view text) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const uint64_t id_;  // distinguishes coordinators in the per-thread cache
+  const TokenManagerOptions options_;
+  const std::shared_ptr<Clock> clock_;
+
+  // Bumped (release) after every change of current_; read (acquire) by the
+  // lock-free fast path.
+  std::atomic<uint64_t> version_{0};
+  std::atomic<uint64_t> calls_replayed_{0};
+
+  mutable Mutex mu_;
+  absl::CondVar callbacks_done_;
+  Snapshot current_ ABSL_GUARDED_BY(mu_);
+  // Shared so that a grant can be sent without the lock while Shutdown
+  // drops the coordinator's reference.
+  std::shared_ptr<TokenRefresher> refresher_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  int callbacks_running_ ABSL_GUARDED_BY(mu_) = 0;
+  // A grant is in flight. `epoch_` identifies it; SetToken bumps the epoch so
+  // that the result of a grant made with an older token is discarded.
+  bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // A retry is scheduled (transient failure, attempts left in the round).
+  bool retry_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<Clock::Timer> retry_timer_ ABSL_GUARDED_BY(mu_);
+  // Consecutive failures (drives the backoff delay; reset by a success) and
+  // failures in the current round of waiters (reset when they are released).
+  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  int round_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  // No new grant before this time; calls that need one fail with
+  // last_error_ meanwhile (set only when a round ran out of attempts).
+  absl::Time backoff_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  Backoff backoff_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  TokenManagerStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace internal
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERNAL_REFRESH_COORDINATOR_H_

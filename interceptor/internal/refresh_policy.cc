@@ -1,0 +1,45 @@
+#include "interceptor/internal/refresh_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "interceptor/token_manager.h"
+
+namespace authrefresh {
+namespace internal {
+
+bool IsTerminalRefreshError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Backoff::Backoff(absl::Duration initial, double multiplier, absl::Duration max,
+                 double jitter, uint64_t seed)
+    : initial_(initial),
+      multiplier_(multiplier),
+      max_(max),
+      jitter_(std::clamp(jitter, 0.0, 1.0)),
+      random_(seed != 0 ? seed : std::random_device{}()) {}
+
+Backoff::Backoff(const TokenManagerOptions& options)
+    : Backoff(options.initial_backoff, options.backoff_multiplier,
+              options.max_backoff, options.backoff_jitter,
+              options.jitter_seed) {}
+
+absl::Duration Backoff::DelayAfter(int failures) {
+  double seconds = absl::ToDoubleSeconds(initial_) *
+                   std::pow(multiplier_, std::max(0, failures - 1));
+  seconds = std::min(seconds, absl::ToDoubleSeconds(max_));
+  std::uniform_real_distribution<double> factor(1.0 - jitter_, 1.0 + jitter_);
+  return absl::Seconds(seconds * factor(random_));
+}
+
+}  // namespace internal
+}  // namespace authrefresh

@@ -1,0 +1,80 @@
+// SystemClock(): absl::Now() and grpc::Alarm timers, which run on gRPC's
+// executor threads (never inline, never on a thread of ours).
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+#include "absl/time/clock.h"
+#include "grpcpp/alarm.h"
+#include "interceptor/clock.h"
+
+namespace authrefresh {
+namespace {
+
+class AlarmTimer final : public Clock::Timer {
+ public:
+  enum State { kPending, kFired, kCancelled };
+
+  bool Cancel() override {
+    int expected = kPending;
+    if (!state_.compare_exchange_strong(expected, kCancelled)) return false;
+    // Fire the alarm early so its resources go now, not at the deadline.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (alarm_ != nullptr) alarm_->Cancel();
+    return true;
+  }
+
+  // Runs `fn` at `when` unless cancelled first. The alarm deletes itself from
+  // its own callback, which grpc::Alarm permits.
+  static std::shared_ptr<AlarmTimer> Start(absl::Time when,
+                                           std::function<void()> fn) {
+    auto timer = std::make_shared<AlarmTimer>();
+    auto* alarm = new grpc::Alarm();
+    {
+      std::lock_guard<std::mutex> lock(timer->mu_);
+      timer->alarm_ = alarm;
+    }
+    const auto deadline = absl::ToChronoTime(
+        when == absl::InfiniteFuture() ? absl::Now() + absl::Hours(24 * 365)
+                                       : when);
+    alarm->Set(deadline, [timer, fn = std::move(fn)](bool) mutable {
+      int expected = kPending;
+      if (timer->state_.compare_exchange_strong(expected, kFired)) fn();
+      fn = nullptr;
+      grpc::Alarm* self;
+      {
+        std::lock_guard<std::mutex> lock(timer->mu_);
+        self = timer->alarm_;
+        timer->alarm_ = nullptr;
+      }
+      delete self;
+    });
+    return timer;
+  }
+
+ private:
+  std::atomic<int> state_{kPending};
+  std::mutex mu_;
+  grpc::Alarm* alarm_ = nullptr;  // guarded by mu_; null once fired
+};
+
+class GrpcAlarmClock final : public Clock {
+ public:
+  absl::Time Now() override { return absl::Now(); }
+  std::shared_ptr<Timer> Schedule(absl::Time when,
+                                  std::function<void()> fn) override {
+    return AlarmTimer::Start(when, std::move(fn));
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Clock> SystemClock() {
+  static const auto* const clock = new std::shared_ptr<Clock>(
+      std::make_shared<GrpcAlarmClock>());
+  return *clock;
+}
+
+}  // namespace authrefresh

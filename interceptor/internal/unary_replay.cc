@@ -1,0 +1,330 @@
+#include "interceptor/internal/unary_replay.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "interceptor/internal/status_conversion.h"
+
+namespace authrefresh {
+namespace internal {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::InterceptorBatchMethods;
+
+// One server attempt, sent with the callback API on gRPC's threads. It keeps
+// its UnaryReplay alive until gRPC reports it done.
+class UnaryReplay::Attempt final : public grpc::ClientUnaryReactor {
+ public:
+  explicit Attempt(std::shared_ptr<UnaryReplay> owner) : owner_(std::move(owner)) {}
+
+  void OnDone(const grpc::Status& status) override {
+    std::shared_ptr<UnaryReplay> owner = std::move(owner_);
+    owner->OnAttemptDone(this, status);
+  }
+
+  grpc::ClientContext context;
+  grpc::ByteBuffer response;
+
+ private:
+  std::shared_ptr<UnaryReplay> owner_;
+};
+
+UnaryReplay::UnaryReplay(std::shared_ptr<const InterceptorConfig> config,
+                         grpc::experimental::ClientRpcInfo* info)
+    : config_(std::move(config)), info_(info) {}
+
+UnaryReplay::~UnaryReplay() = default;
+
+void UnaryReplay::Capture(InterceptorBatchMethods* m) {
+  method_ = info_->method();
+  channel_ = std::shared_ptr<grpc::ChannelInterface>(m->GetInterceptedChannel());
+  // The hijacked call never sends its own message: take it, don't copy it.
+  request_.Swap(m->GetSerializedSendMessage());
+  std::multimap<std::string, std::string>* sent = m->GetSendInitialMetadata();
+  metadata_.reserve(sent->size());
+  for (auto& [key, value] : *sent) {
+    if (key != "authorization") metadata_.emplace_back(key, std::move(value));
+  }
+  grpc::ClientContext* ctx = info_->client_context();
+  deadline_ = ctx->deadline();
+  credentials_ = ctx->credentials();
+  compression_ = ctx->compression_algorithm();
+}
+
+void UnaryReplay::Start() {
+  if (config_->transport == TransportPolicy::kRefuse) {
+    Finish(InsecureTransportStatus(), nullptr);
+    return;
+  }
+  RefreshCoordinator& coordinator = *config_->coordinator;
+  const TokenSnapshot& current = coordinator.Current();
+  if (!current.session_expired.ok()) {
+    Finish(ToGrpcStatus(current.session_expired), nullptr);
+  } else if (coordinator.Sendable(current)) {
+    SendAttempt(current.authorization, current.generation);
+  } else {
+    WaitForToken(0);
+  }
+}
+
+void UnaryReplay::SendAttempt(const std::string& authorization,
+                              uint64_t generation) {
+  auto attempt = std::make_unique<Attempt>(shared_from_this());
+  grpc::ClientContext& ctx = attempt->context;
+  ctx.set_deadline(deadline_);
+  for (const auto& [key, value] : metadata_) ctx.AddMetadata(key, value);
+  ctx.AddMetadata("authorization", authorization);
+  if (config_->transport == TransportPolicy::kGate) {
+    ctx.set_credentials(WithSecurityGate(credentials_));
+  } else if (credentials_ != nullptr) {
+    ctx.set_credentials(credentials_);
+  }
+  ctx.set_compression_algorithm(compression_);
+
+  Attempt* a = attempt.get();
+  bool replay = false;
+  {
+    MutexLock lock(&mu_);
+    if (cancelled_ || done_) {
+      a = nullptr;
+    } else {
+      replay = attempts_sent_ > 0;
+      attempts_[attempts_sent_++] = std::move(attempt);
+      sent_generation_ = generation;
+    }
+  }
+  if (a == nullptr) {
+    // Not sent: drop the attempt's reference to us outside the lock.
+    attempt.reset();
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"), nullptr);
+    return;
+  }
+  if (replay) config_->coordinator->CountReplay();
+  const bool created = config_->channel.IfAlive([&] {
+    OwnCallScope own_call;
+    grpc::GenericStub(channel_).PrepareUnaryCall(
+        &a->context, method_, grpc::StubOptions(), &request_, &a->response, a);
+  });
+  if (!created) {
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "authrefresh: the channel was destroyed before the "
+                        "call could be sent"),
+           nullptr);
+    return;
+  }
+  a->StartCall();
+}
+
+void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
+  bool replay = false;
+  uint64_t rejected = 0;
+  {
+    MutexLock lock(&mu_);
+    // Retry once: only the first server attempt may be replayed.
+    replay = attempts_sent_ == 1 && !cancelled_ && IsServerRejection(status);
+    rejected = sent_generation_;
+  }
+  if (config_->transport == TransportPolicy::kGate &&
+      IsInsecureTransportRefusal(status)) {
+    Finish(InsecureTransportStatus(), nullptr);
+  } else if (replay) {
+    WaitForToken(rejected);
+  } else {
+    Finish(status, attempt);
+  }
+}
+
+void UnaryReplay::WaitForToken(uint64_t rejected_generation) {
+  {
+    MutexLock lock(&mu_);
+    waiting_ = true;
+  }
+  RefreshCoordinator::Wait wait = config_->coordinator->Await(
+      rejected_generation, DeadlineOf(deadline_),
+      [self = shared_from_this()](
+          absl::StatusOr<RefreshCoordinator::Snapshot> token) {
+        self->OnToken(token);
+      });
+  if (wait.ready) {
+    OnToken(*wait.ready);
+    return;
+  }
+  bool cancel_now = false;
+  {
+    MutexLock lock(&mu_);
+    if (!waiting_) return;  // OnToken already ran
+    ticket_ = wait.ticket;
+    cancel_now = cancelled_;
+  }
+  if (cancel_now && config_->coordinator->CancelWait(wait.ticket)) {
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"), nullptr);
+  }
+}
+
+void UnaryReplay::OnToken(
+    const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
+  {
+    MutexLock lock(&mu_);
+    if (!waiting_) return;
+    waiting_ = false;
+    ticket_ = 0;
+  }
+  if (token.ok()) {
+    SendAttempt((*token)->authorization, (*token)->generation);
+  } else {
+    Finish(ToGrpcStatus(token.status()), nullptr);
+  }
+}
+
+void UnaryReplay::OnCancel() {
+  uint64_t ticket = 0;
+  Attempt* in_flight = nullptr;
+  {
+    MutexLock lock(&mu_);
+    if (cancelled_ || done_) return;
+    cancelled_ = true;
+    if (waiting_) ticket = ticket_;
+    if (attempts_sent_ > 0) in_flight = attempts_[attempts_sent_ - 1].get();
+  }
+  // This hook runs under the application's ClientContext lock: completing the
+  // call here could run the application's callback, so hop to another thread.
+  std::shared_ptr<UnaryReplay> self = shared_from_this();
+  if (ticket != 0 && config_->coordinator->CancelWait(ticket)) {
+    {
+      MutexLock lock(&mu_);
+      waiting_ = false;
+    }
+    RunSoon([self] {
+      self->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"),
+                   nullptr);
+    });
+  } else if (in_flight != nullptr) {
+    // Attempts live as long as this object; the attempt reports CANCELLED.
+    RunSoon([self, in_flight] { in_flight->context.TryCancel(); });
+  }
+}
+
+void UnaryReplay::Finish(grpc::Status status, Attempt* final_attempt) {
+  {
+    MutexLock lock(&mu_);
+    if (done_) return;
+    done_ = true;
+    final_status_ = std::move(status);
+    final_attempt_ = final_attempt;
+  }
+  Drain();
+}
+
+void UnaryReplay::AddReceiver(InterceptorBatchMethods* m) {
+  Receiver r{
+      m,
+      m->QueryInterceptionHookPoint(
+          InterceptionHookPoints::PRE_RECV_INITIAL_METADATA),
+      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_MESSAGE),
+      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)};
+  bool done;
+  {
+    MutexLock lock(&mu_);
+    receivers_.push_back(r);
+    done = done_;
+  }
+  if (done) Drain();
+}
+
+void UnaryReplay::Drain() {
+  std::shared_ptr<UnaryReplay> self = shared_from_this();
+  {
+    MutexLock lock(&mu_);
+    if (draining_) return;  // that thread will deliver ours too
+    draining_ = true;
+  }
+  for (;;) {
+    std::vector<Receiver> batch;
+    {
+      MutexLock lock(&mu_);
+      if (receivers_.empty()) {
+        draining_ = false;
+        return;
+      }
+      batch.swap(receivers_);
+    }
+    // The application may free its ClientContext as soon as the status is
+    // delivered: deliver it last.
+    std::stable_partition(batch.begin(), batch.end(),
+                          [](const Receiver& r) { return !r.status; });
+    for (const Receiver& r : batch) {
+      Fill(r);
+      r.m->Proceed();
+    }
+  }
+}
+
+void UnaryReplay::Fill(const Receiver& r) {
+  InterceptorBatchMethods* m = r.m;
+  if (r.message) {
+    bool parsed = false;
+    if (final_status_.ok() && final_attempt_ != nullptr) {
+      auto* message =
+          static_cast<grpc::protobuf::MessageLite*>(m->GetRecvMessage());
+      grpc::Status s =
+          grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
+              &final_attempt_->response, message);
+      parsed = s.ok();
+      if (!parsed) {
+        final_status_ = grpc::Status(
+            grpc::StatusCode::INTERNAL,
+            "authrefresh: the server's response could not be parsed as the "
+            "method's response message");
+      }
+    }
+    if (!parsed) m->FailHijackedRecvMessage();
+  }
+  if (r.initial_metadata && final_attempt_ != nullptr) {
+    auto* map = m->GetRecvInitialMetadata();
+    for (const auto& kv : final_attempt_->context.GetServerInitialMetadata()) {
+      map->insert(kv);
+    }
+  }
+  if (r.status) {
+    *m->GetRecvStatus() = final_status_;
+    if (final_attempt_ != nullptr) {
+      auto* map = m->GetRecvTrailingMetadata();
+      for (const auto& kv : final_attempt_->context.GetServerTrailingMetadata()) {
+        map->insert(kv);
+      }
+    }
+  }
+}
+
+ReplayInterceptor::ReplayInterceptor(
+    std::shared_ptr<const InterceptorConfig> config,
+    grpc::experimental::ClientRpcInfo* info)
+    : replay_(std::make_shared<UnaryReplay>(std::move(config), info)) {}
+
+void ReplayInterceptor::Intercept(InterceptorBatchMethods* m) {
+  if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_CANCEL)) {
+    replay_->OnCancel();
+    return;
+  }
+  if (!hijacked_ && m->QueryInterceptionHookPoint(
+                        InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+    hijacked_ = true;
+    replay_->Capture(m);
+    m->Hijack();  // re-enters Intercept with this batch's PRE_RECV_* points
+    replay_->Start();
+    return;
+  }
+  if (m->QueryInterceptionHookPoint(
+          InterceptionHookPoints::PRE_RECV_INITIAL_METADATA) ||
+      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_MESSAGE) ||
+      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)) {
+    replay_->AddReceiver(m);
+    return;
+  }
+  m->Proceed();
+}
+
+}  // namespace internal
+}  // namespace authrefresh

@@ -1,0 +1,108 @@
+// interceptor/internal/unary_replay.h
+//
+// Where a call is replayed. A unary protobuf call is hijacked in its first
+// batch: the application's call never goes out itself. Instead authrefresh
+// sends the same request bytes as an attempt of its own on the rest of the
+// channel (the interceptors after this one), and if the server rejects the
+// token, waits for the shared refresh and sends one more attempt. The final
+// attempt's response, metadata and status are handed to the application's
+// pending receive batches, the one carrying the status last.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_UNARY_REPLAY_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERNAL_UNARY_REPLAY_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/client_callback.h"
+#include "grpcpp/support/client_interceptor.h"
+#include "interceptor/internal/interceptor_config.h"
+
+namespace authrefresh {
+namespace internal {
+
+// The state of one replayable call. Shared by its interceptor (owned by the
+// application's ClientContext) and by its own attempts and waits, so that it
+// outlives whichever finishes last.
+class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
+ public:
+  UnaryReplay(std::shared_ptr<const InterceptorConfig> config,
+              grpc::experimental::ClientRpcInfo* info);
+  ~UnaryReplay();
+
+  // In the first batch, before Hijack(): takes the request bytes, metadata,
+  // deadline, credentials and compression of the application's call.
+  void Capture(grpc::experimental::InterceptorBatchMethods* m);
+  // After Hijack(): sends the first attempt, or waits for a token.
+  void Start();
+  // A hijacked batch with PRE_RECV_* hook points, to complete at the end.
+  void AddReceiver(grpc::experimental::InterceptorBatchMethods* m);
+  // PRE_SEND_CANCEL. Never blocks; runs nothing of the application's.
+  void OnCancel();
+
+ private:
+  class Attempt;
+  struct Receiver {
+    grpc::experimental::InterceptorBatchMethods* m;
+    bool initial_metadata;
+    bool message;
+    bool status;
+  };
+
+  void SendAttempt(const std::string& authorization, uint64_t generation);
+  void OnAttemptDone(Attempt* attempt, const grpc::Status& status);
+  void WaitForToken(uint64_t rejected_generation);
+  void OnToken(const absl::StatusOr<RefreshCoordinator::Snapshot>& token);
+  // Sets the outcome (once) and completes the receivers.
+  void Finish(grpc::Status status, Attempt* final_attempt);
+  void Drain();
+  void Fill(const Receiver& r);
+
+  const std::shared_ptr<const InterceptorConfig> config_;
+  grpc::experimental::ClientRpcInfo* const info_;
+
+  // Set by Capture, then read-only.
+  std::string method_;  // an attempt keeps a pointer to it
+  std::shared_ptr<grpc::ChannelInterface> channel_;
+  grpc::ByteBuffer request_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+  std::chrono::system_clock::time_point deadline_;
+  std::shared_ptr<grpc::CallCredentials> credentials_;
+  grpc_compression_algorithm compression_ = GRPC_COMPRESS_NONE;
+
+  Mutex mu_;
+  std::unique_ptr<Attempt> attempts_[2] ABSL_GUARDED_BY(mu_);
+  int attempts_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sent_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;  // waiting for a token
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Receiver> receivers_ ABSL_GUARDED_BY(mu_);
+  // The outcome; written under mu_ when done_ is set, then read and
+  // adjusted (a response that fails to parse) only by the draining thread.
+  grpc::Status final_status_;
+  Attempt* final_attempt_ = nullptr;
+};
+
+// The interceptor of a replayable call: hijacks it and forwards to UnaryReplay.
+class ReplayInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  ReplayInterceptor(std::shared_ptr<const InterceptorConfig> config,
+                    grpc::experimental::ClientRpcInfo* info);
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override;
+
+ private:
+  std::shared_ptr<UnaryReplay> replay_;
+  bool hijacked_ = false;
+};
+
+}  // namespace internal
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERNAL_UNARY_REPLAY_H_

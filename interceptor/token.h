@@ -1,0 +1,38 @@
+// interceptor/token.h
+//
+// Defines `Token`, the credential that authrefresh attaches and refreshes, and
+// `TokenFingerprint()`, the only form in which authrefresh ever shows a token.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_TOKEN_H_
+#define AUTHREFRESH_INTERCEPTOR_TOKEN_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace authrefresh {
+
+// An OAuth 2.0 access token and the refresh token that renews it.
+struct Token {
+  // Sent as `authorization: Bearer <access_token>`. Empty means "none yet":
+  // the first call starts a refresh.
+  std::string access_token;
+  // Presented to the token service to get a new access token. Empty means the
+  // session cannot be refreshed: a rejection ends the session.
+  std::string refresh_token;
+  // When the access token stops being valid. Calls never send a token at or
+  // past this time; they wait for a refresh instead.
+  absl::Time expires_at = absl::InfiniteFuture();
+  // The scope granted, as the token service reported it (informational).
+  std::string scope;
+};
+
+// Returns a short, stable, non-reversible identifier for `secret`
+// ("sha256:" and the first 12 hex digits of its SHA-256), safe to log. It is
+// never a prefix of the secret. Returns "none" for an empty secret.
+std::string TokenFingerprint(absl::string_view secret);
+
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_TOKEN_H_

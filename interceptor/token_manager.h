@@ -1,0 +1,128 @@
+// interceptor/token_manager.h
+//
+// Defines `TokenManager`: the current token of one credential, shared by every
+// channel that uses it, and the single-flight refresh that renews it.
+//
+// Calls read the current token without taking a lock. When a call needs a new
+// token (the server rejected the one it sent, or the token has expired), it
+// waits, without blocking a thread, for the one refresh in flight, starting it
+// if none is. Refresh failures follow one policy:
+//
+//   refresh outcome               waiting calls                later calls
+//   ----------------------------  ---------------------------  ---------------
+//   success                       replayed with the new token  use it
+//   terminal (invalid_grant, ...) UNAUTHENTICATED "session     same, at once,
+//                                 expired"; on_session_expired  until SetToken
+//                                 fires once
+//   transient (UNAVAILABLE, bad   keep waiting while the        wait, or
+//   response, timeout, ...)       refresh is retried with       UNAVAILABLE at
+//                                 backoff; UNAVAILABLE after    once while
+//                                 max_refresh_attempts          backing off
+//
+// A waiting call also ends at its own deadline (DEADLINE_EXCEEDED) or when it
+// is cancelled (CANCELLED).
+
+#ifndef AUTHREFRESH_INTERCEPTOR_TOKEN_MANAGER_H_
+#define AUTHREFRESH_INTERCEPTOR_TOKEN_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "interceptor/clock.h"
+#include "interceptor/token.h"
+#include "interceptor/token_refresher.h"
+
+namespace authrefresh {
+
+namespace internal {
+class RefreshCoordinator;
+}  // namespace internal
+
+struct TokenManagerOptions {
+  // Called once per terminal refresh failure (the refresh token is dead: the
+  // user must log in again), after every waiting call has been failed. The
+  // status is UNAUTHENTICATED and names the token service's reason. Runs on
+  // the thread that completed the refresh; it may call SetToken().
+  std::function<void(const absl::Status&)> on_session_expired;
+
+  // Called with each newly refreshed Token before any waiting call is
+  // released, so the application can persist a rotated refresh token. Runs on
+  // the thread that completed the refresh; keep it short.
+  std::function<void(const Token&)> on_tokens_refreshed;
+
+  // Transient failures are retried with jittered exponential backoff, as gRPC
+  // core's token fetcher does: attempt n waits
+  //   min(initial_backoff * backoff_multiplier^(n-1), max_backoff)
+  // times a random factor in [1 - backoff_jitter, 1 + backoff_jitter].
+  absl::Duration initial_backoff = absl::Seconds(1);
+  double backoff_multiplier = 1.6;
+  absl::Duration max_backoff = absl::Seconds(120);
+  double backoff_jitter = 0.2;
+  // Seeds the jitter; 0 picks a random seed. Tests set it to get a fixed
+  // schedule.
+  uint64_t jitter_seed = 0;
+
+  // After this many consecutive failed attempts, the calls waiting for the
+  // refresh complete with UNAVAILABLE naming the last error. Calls that
+  // arrive while the backoff delay runs fail the same way, at once; the first
+  // call after it starts a new refresh.
+  int max_refresh_attempts = 3;
+
+  // Time and timers; null means SystemClock().
+  std::shared_ptr<Clock> clock;
+};
+
+struct TokenManagerStats {
+  uint64_t refreshes_started = 0;
+  uint64_t refreshes_succeeded = 0;
+  uint64_t refreshes_failed = 0;  // transient and terminal
+  uint64_t sessions_expired = 0;  // terminal failures
+  uint64_t calls_replayed = 0;    // calls sent again after a rejection
+  uint64_t calls_waited = 0;      // calls that waited for a refresh
+};
+
+class TokenManager {
+ public:
+  // `initial` may have an empty access token (the first call refreshes) and
+  // an empty refresh token (the session ends at the first rejection). A token
+  // that could not be sent as a header value (control characters, non-ASCII,
+  // over 8 KiB) is treated as absent. `refresher` must not be null.
+  static std::shared_ptr<TokenManager> Create(
+      Token initial, std::unique_ptr<TokenRefresher> refresher,
+      TokenManagerOptions options = {});
+
+  // Fails every call still waiting for a refresh (UNAVAILABLE, "TokenManager
+  // destroyed"), cancels the refresh in flight, and returns after any
+  // callback already running has returned. No callback runs afterwards.
+  ~TokenManager();
+
+  TokenManager(const TokenManager&) = delete;
+  TokenManager& operator=(const TokenManager&) = delete;
+
+  // The current token. Thread-safe.
+  Token CurrentToken() const;
+
+  // Replaces the token, e.g. after a new login; ends a terminal failure and
+  // releases any waiting call with the new token. A refresh in flight
+  // finishes, but its result is discarded.
+  void SetToken(Token token);
+
+  // Counters since creation. Thread-safe.
+  TokenManagerStats Stats() const;
+
+  // Internal: what the interceptor uses. Not part of the API.
+  const std::shared_ptr<internal::RefreshCoordinator>& coordinator() const {
+    return coordinator_;
+  }
+
+ private:
+  explicit TokenManager(std::shared_ptr<internal::RefreshCoordinator> c);
+  std::shared_ptr<internal::RefreshCoordinator> coordinator_;
+};
+
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_TOKEN_MANAGER_H_
