@@ -1,0 +1,479 @@
+// The single-flight core, with a fake clock and a refresher the test
+// completes by hand: no gRPC, no sleeps.
+
+#include "interceptor/internal/refresh_coordinator.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "interceptor/token_manager.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/manual_refresher.h"
+#include "tests/testing/status_matchers.h"
+
+namespace authrefresh {
+namespace {
+
+using internal::RefreshCoordinator;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Bearer;
+using testing::FakeClock;
+using testing::IsOk;
+using testing::ManualRefresher;
+using testing::StatusIs;
+
+// Records what each waiter received. Its state is shared with the callbacks,
+// so a waiter completed after the test body (at teardown) is harmless.
+class Results {
+ public:
+  RefreshCoordinator::WaitCallback Callback() {
+    return [inner = inner_](absl::StatusOr<RefreshCoordinator::Snapshot> r) {
+      absl::MutexLock lock(&inner->mu);
+      inner->results.push_back(std::move(r));
+    };
+  }
+  void Take(const RefreshCoordinator::Wait& w) {
+    if (!w.ready) return;
+    absl::MutexLock lock(&inner_->mu);
+    inner_->results.push_back(*w.ready);
+  }
+  int size() {
+    absl::MutexLock lock(&inner_->mu);
+    return static_cast<int>(inner_->results.size());
+  }
+  std::vector<absl::StatusOr<RefreshCoordinator::Snapshot>> all() {
+    absl::MutexLock lock(&inner_->mu);
+    return inner_->results;
+  }
+
+ private:
+  struct Inner {
+    absl::Mutex mu;
+    std::vector<absl::StatusOr<RefreshCoordinator::Snapshot>> results
+        ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Inner> inner_ = std::make_shared<Inner>();
+};
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void Make(Token initial, TokenManagerOptions options = {}) {
+    options.clock = clock_;
+    options.backoff_jitter = 0;  // exact schedule unless a test asks
+    if (!options.on_session_expired) {
+      options.on_session_expired = [this](const absl::Status& s) {
+        absl::MutexLock lock(&mu_);
+        expired_.push_back(s);
+      };
+    }
+    manager_ = TokenManager::Create(
+        std::move(initial), std::make_unique<ManualRefresher>(refresher_),
+        std::move(options));
+  }
+  RefreshCoordinator& core() { return *manager_->coordinator(); }
+  int expired_calls() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(expired_.size());
+  }
+
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  std::shared_ptr<ManualRefresher::State> refresher_ =
+      std::make_shared<ManualRefresher::State>();
+  std::shared_ptr<TokenManager> manager_;
+  absl::Mutex mu_;
+  std::vector<absl::Status> expired_ ABSL_GUARDED_BY(mu_);
+};
+
+Token Valid(std::string access = "at-0", std::string refresh = "rt-0") {
+  return Token{std::move(access), std::move(refresh), absl::InfiniteFuture(), ""};
+}
+
+TEST_F(CoordinatorTest, FastPathReadsCurrentTokenWithoutRefreshing) {
+  Make(Valid());
+  const auto& s = core().Current();
+  EXPECT_EQ(s.authorization, "Bearer at-0");
+  EXPECT_EQ(s.generation, 1u);
+  EXPECT_TRUE(core().Sendable(s));
+  EXPECT_EQ(refresher_->calls(), 0);
+}
+
+TEST_F(CoordinatorTest, ThousandConcurrentWaitersShareOneRefresh) {
+  Make(Valid());
+  Results results;
+  constexpr int kWaiters = 1000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kWaiters / 8; ++i) {
+        results.Take(core().Await(1, absl::InfiniteFuture(), results.Callback()));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(refresher_->calls(), 1);
+  EXPECT_EQ(results.size(), 0);  // all waiting
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(results.size(), kWaiters);
+  for (const auto& r : results.all()) {
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ((*r)->authorization, "Bearer at-1");
+    EXPECT_EQ((*r)->generation, 2u);
+  }
+  TokenManagerStats stats = manager_->Stats();
+  EXPECT_EQ(stats.refreshes_started, 1u);
+  EXPECT_EQ(stats.refreshes_succeeded, 1u);
+  EXPECT_EQ(stats.calls_waited, static_cast<uint64_t>(kWaiters));
+}
+
+TEST_F(CoordinatorTest, OnTokensRefreshedRunsBeforeWaitersAreReleased) {
+  Results results;
+  int released_when_called = -1;
+  Token persisted;
+  TokenManagerOptions options;
+  options.on_tokens_refreshed = [&](const Token& t) {
+    released_when_called = results.size();
+    persisted = t;
+  };
+  Make(Valid(), options);
+  for (int i = 0; i < 3; ++i) {
+    results.Take(core().Await(1, absl::InfiniteFuture(), results.Callback()));
+  }
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  EXPECT_EQ(released_when_called, 0);
+  EXPECT_EQ(persisted.refresh_token, "rt-1");
+  EXPECT_EQ(results.size(), 3);
+}
+
+TEST_F(CoordinatorTest, RejectionOfAnOlderTokenUsesTheNewerOneWithoutRefreshing) {
+  Make(Valid());
+  Results first;
+  first.Take(core().Await(1, absl::InfiniteFuture(), first.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(first.size(), 1);
+
+  // A call sent with generation 1 is rejected after generation 2 exists.
+  Results late;
+  RefreshCoordinator::Wait w =
+      core().Await(1, absl::InfiniteFuture(), late.Callback());
+  ASSERT_TRUE(w.ready.has_value());
+  ASSERT_THAT(*w.ready, IsOk());
+  EXPECT_EQ((**w.ready)->authorization, "Bearer at-1");
+  EXPECT_EQ(refresher_->calls(), 1);
+}
+
+TEST_F(CoordinatorTest, RotatedRefreshTokenReplacesTheOldAndEmptyKeepsIt) {
+  Make(Valid("at-0", "rt-0"));
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");
+
+  r.Take(core().Await(2, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-2", ""));  // no rotation this time
+  EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");
+  EXPECT_EQ(manager_->CurrentToken().access_token, "at-2");
+
+  r.Take(core().Await(3, absl::InfiniteFuture(), r.Callback()));
+  absl::MutexLock lock(&refresher_->mu);
+  EXPECT_THAT(refresher_->presented, ::testing::ElementsAre("rt-0", "rt-1", "rt-1"));
+}
+
+TEST_F(CoordinatorTest, ExpiresInCountsFromWhenTheRefreshWasSent) {
+  Make(Valid());
+  const absl::Time sent = clock_->Now();
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  clock_->Advance(absl::Seconds(5));  // the refresh takes 5 s
+  refresher_->Complete(Bearer("at-1", "rt-1", 60));
+  EXPECT_EQ(manager_->CurrentToken().expires_at, sent + absl::Seconds(60));
+}
+
+TEST_F(CoordinatorTest, ExpiredTokenIsNotSendableAndWaitsForARefresh) {
+  Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(10), ""});
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  clock_->Advance(absl::Seconds(10));
+  EXPECT_FALSE(core().Sendable(core().Current()));
+  Results r;
+  RefreshCoordinator::Wait w =
+      core().Await(0, absl::InfiniteFuture(), r.Callback());
+  EXPECT_FALSE(w.ready.has_value());
+  EXPECT_EQ(refresher_->calls(), 1);
+  refresher_->Complete(Bearer("at-1", "rt-1", 60));
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_TRUE(core().Sendable(core().Current()));
+}
+
+TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
+  Make(Valid());
+  Results r;
+  for (int i = 0; i < 16; ++i) {
+    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  }
+  refresher_->Complete(
+      absl::UnauthenticatedError("invalid_grant: refresh token revoked"));
+  ASSERT_EQ(r.size(), 16);
+  for (const auto& result : r.all()) {
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnauthenticated,
+                                 ::testing::AllOf(HasSubstr("session expired"),
+                                                  HasSubstr("invalid_grant"))));
+  }
+  EXPECT_EQ(expired_calls(), 1);
+  EXPECT_FALSE(core().Current().session_expired.ok());
+
+  // Later calls fail at once, without calling the token service.
+  Results later;
+  RefreshCoordinator::Wait w =
+      core().Await(1, absl::InfiniteFuture(), later.Callback());
+  ASSERT_TRUE(w.ready.has_value());
+  EXPECT_THAT(*w.ready, StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(refresher_->calls(), 1);
+  EXPECT_EQ(expired_calls(), 1);
+
+  manager_->SetToken(Valid("at-new", "rt-new"));
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(core().Current().authorization, "Bearer at-new");
+  EXPECT_EQ(manager_->Stats().sessions_expired, 1u);
+}
+
+TEST_F(CoordinatorTest, EachTerminalCodeEndsTheSession) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kUnauthenticated, absl::StatusCode::kPermissionDenied,
+        absl::StatusCode::kInvalidArgument,
+        absl::StatusCode::kFailedPrecondition}) {
+    Make(Valid());
+    Results r;
+    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    refresher_->Complete(absl::Status(code, "no"));
+    ASSERT_EQ(r.size(), 1);
+    EXPECT_THAT(r.all()[0], StatusIs(absl::StatusCode::kUnauthenticated))
+        << absl::StatusCodeToString(code);
+  }
+  EXPECT_EQ(expired_calls(), 4);
+}
+
+TEST_F(CoordinatorTest, TransientFailuresRetryOnTheBackoffScheduleThenSucceed) {
+  Make(Valid());
+  Results r;
+  for (int i = 0; i < 16; ++i) {
+    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  }
+  const absl::Time t0 = clock_->Now();
+  refresher_->Complete(absl::UnavailableError("connection refused"));
+  EXPECT_EQ(r.size(), 0);
+  EXPECT_EQ(clock_->NextTimer(), t0 + absl::Seconds(1));
+  clock_->Advance(absl::Milliseconds(999));
+  EXPECT_EQ(refresher_->calls(), 1);  // not before the backoff allows
+  clock_->Advance(absl::Milliseconds(1));
+  EXPECT_EQ(refresher_->calls(), 2);
+  refresher_->Complete(absl::DeadlineExceededError("slow"));
+  EXPECT_EQ(clock_->NextTimer(), t0 + absl::Seconds(1) + absl::Seconds(1.6));
+  clock_->AdvanceTo(clock_->NextTimer());
+  EXPECT_EQ(refresher_->calls(), 3);
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(r.size(), 16);
+  for (const auto& result : r.all()) EXPECT_THAT(result, IsOk());
+  EXPECT_EQ(manager_->Stats().refreshes_failed, 2u);
+  EXPECT_EQ(expired_calls(), 0);
+}
+
+TEST_F(CoordinatorTest, TransientFailuresPastMaxAttemptsFailWaitersThenBackOff) {
+  Make(Valid());
+  Results r;
+  for (int i = 0; i < 16; ++i) {
+    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  }
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    refresher_->Complete(absl::UnavailableError("token service down"));
+    if (attempt < 3) clock_->AdvanceTo(clock_->NextTimer());
+  }
+  EXPECT_EQ(refresher_->calls(), 3);
+  ASSERT_EQ(r.size(), 16);
+  for (const auto& result : r.all()) {
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnavailable,
+                                 HasSubstr("token service down")));
+  }
+  EXPECT_EQ(clock_->PendingTimers(), 0);  // nobody waits: no retry scheduled
+
+  // While backing off (2.56 s after the third failure), calls fail fast.
+  Results during;
+  RefreshCoordinator::Wait w =
+      core().Await(1, absl::InfiniteFuture(), during.Callback());
+  ASSERT_TRUE(w.ready.has_value());
+  EXPECT_THAT(*w.ready, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(refresher_->calls(), 3);
+
+  clock_->Advance(absl::Seconds(2.56));
+  Results after;
+  w = core().Await(1, absl::InfiniteFuture(), after.Callback());
+  EXPECT_FALSE(w.ready.has_value());
+  EXPECT_EQ(refresher_->calls(), 4);
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(after.size(), 1);
+  EXPECT_THAT(after.all()[0], IsOk());
+  EXPECT_EQ(expired_calls(), 0);
+}
+
+TEST_F(CoordinatorTest, MalformedResponseIsTransientAndNeverPublished) {
+  Make(Valid());
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  v1::TokenResponse bad = Bearer("at\r\nx-evil: 1", "rt-1");
+  refresher_->Complete(bad);
+  EXPECT_EQ(core().Current().authorization, "Bearer at-0");
+  EXPECT_EQ(r.size(), 0);  // still waiting: a retry is scheduled
+  EXPECT_EQ(clock_->PendingTimers(), 1);
+  EXPECT_EQ(manager_->Stats().refreshes_failed, 1u);
+}
+
+TEST_F(CoordinatorTest, MalformedResponseErrorNamesTheProblem) {
+  TokenManagerOptions options;
+  options.max_refresh_attempts = 1;
+  Make(Valid(), options);
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  v1::TokenResponse bad = Bearer("at-1");
+  bad.set_token_type("mac");
+  refresher_->Complete(bad);
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_THAT(r.all()[0],
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("malformed token response: token_type is \"mac\"")));
+}
+
+TEST_F(CoordinatorTest, WaiterDeadlineEndsOnlyThatWait) {
+  Make(Valid());
+  Results short_wait, long_wait;
+  short_wait.Take(core().Await(1, clock_->Now() + absl::Seconds(1),
+                               short_wait.Callback()));
+  long_wait.Take(core().Await(1, clock_->Now() + absl::Seconds(60),
+                              long_wait.Callback()));
+  clock_->Advance(absl::Seconds(1));
+  ASSERT_EQ(short_wait.size(), 1);
+  EXPECT_THAT(short_wait.all()[0], StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(long_wait.size(), 0);
+  refresher_->Complete(Bearer("at-1"));
+  ASSERT_EQ(long_wait.size(), 1);
+  EXPECT_THAT(long_wait.all()[0], IsOk());
+  EXPECT_EQ(clock_->PendingTimers(), 0);  // its deadline timer was cancelled
+}
+
+TEST_F(CoordinatorTest, CancelledWaiterIsNeverCalled) {
+  Make(Valid());
+  Results r;
+  RefreshCoordinator::Wait w = core().Await(1, absl::InfiniteFuture(), r.Callback());
+  ASSERT_NE(w.ticket, 0u);
+  EXPECT_TRUE(core().CancelWait(w.ticket));
+  EXPECT_FALSE(core().CancelWait(w.ticket));
+  refresher_->Complete(Bearer("at-1"));
+  EXPECT_EQ(r.size(), 0);
+}
+
+TEST_F(CoordinatorTest, DestroyingTheManagerFailsWaitersAndSilencesCallbacks) {
+  std::atomic<int> refreshed{0};
+  TokenManagerOptions options;
+  options.on_tokens_refreshed = [&](const Token&) { ++refreshed; };
+  Make(Valid(), options);
+  Results r;
+  for (int i = 0; i < 16; ++i) {
+    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  }
+  std::shared_ptr<RefreshCoordinator> core_ref = manager_->coordinator();
+  manager_.reset();
+  ASSERT_EQ(r.size(), 16);
+  for (const auto& result : r.all()) {
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnavailable,
+                                 HasSubstr("TokenManager was destroyed")));
+  }
+  {
+    absl::MutexLock lock(&refresher_->mu);
+    EXPECT_EQ(refresher_->destroyed, 1);
+  }
+  refresher_->Complete(Bearer("at-1"));  // a late answer is harmless
+  EXPECT_EQ(refreshed.load(), 0);
+  EXPECT_EQ(expired_calls(), 0);
+}
+
+TEST_F(CoordinatorTest, NoRefreshTokenEndsTheSessionWithoutCallingTheService) {
+  Make(Valid("at-0", ""));
+  Results r;
+  RefreshCoordinator::Wait w = core().Await(1, absl::InfiniteFuture(), r.Callback());
+  ASSERT_TRUE(w.ready.has_value());
+  EXPECT_THAT(*w.ready, StatusIs(absl::StatusCode::kUnauthenticated,
+                                 HasSubstr("no refresh token")));
+  EXPECT_EQ(refresher_->calls(), 0);
+  EXPECT_EQ(expired_calls(), 1);
+}
+
+TEST_F(CoordinatorTest, EmptyAccessTokenRefreshesOnFirstUse) {
+  Make(Token{"", "rt-0", absl::InfiniteFuture(), ""});
+  EXPECT_FALSE(core().Sendable(core().Current()));
+  Results r;
+  r.Take(core().Await(0, absl::InfiniteFuture(), r.Callback()));
+  EXPECT_EQ(refresher_->calls(), 1);
+  refresher_->Complete(Bearer("at-1"));
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_THAT(r.all()[0], IsOk());
+}
+
+TEST_F(CoordinatorTest, UnsendableInitialTokenIsTreatedAsAbsent) {
+  Make(Token{"bad\ntoken", "rt-0", absl::InfiniteFuture(), ""});
+  EXPECT_EQ(core().Current().authorization, "");
+  EXPECT_FALSE(core().Sendable(core().Current()));
+}
+
+TEST_F(CoordinatorTest, SetTokenDuringARefreshDiscardsItsResult) {
+  Make(Valid());
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  manager_->SetToken(Valid("at-login", "rt-login"));
+  ASSERT_EQ(r.size(), 1);  // released with the new login
+  EXPECT_EQ((*r.all()[0])->authorization, "Bearer at-login");
+  refresher_->Complete(Bearer("at-stale", "rt-stale"));
+  EXPECT_EQ(manager_->CurrentToken().access_token, "at-login");
+  EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-login");
+}
+
+TEST_F(CoordinatorTest, TokenServiceErrorsNeverEchoTheTokens) {
+  Make(Valid("at-secret-0", "rt-secret-0"));
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(absl::UnauthenticatedError(
+      "invalid_grant: rt-secret-0 was revoked; at-secret-0 too"));
+  ASSERT_EQ(r.size(), 1);
+  const std::string message(r.all()[0].status().message());
+  EXPECT_THAT(message, Not(HasSubstr("rt-secret-0")));
+  EXPECT_THAT(message, Not(HasSubstr("at-secret-0")));
+  EXPECT_THAT(message, HasSubstr(TokenFingerprint("rt-secret-0")));
+}
+
+TEST_F(CoordinatorTest, NoteRejectionStartsOneRefreshForTheCurrentTokenOnly) {
+  Make(Valid());
+  core().NoteRejection(1);
+  core().NoteRejection(1);
+  EXPECT_EQ(refresher_->calls(), 1);
+  refresher_->Complete(Bearer("at-1"));
+  core().NoteRejection(1);  // an older token: nothing to do
+  EXPECT_EQ(refresher_->calls(), 1);
+  EXPECT_EQ(core().Current().authorization, "Bearer at-1");
+}
+
+TEST(Fingerprint, IsShortStableAndNotAPrefix) {
+  const std::string secret = "eyJhbGciOiJSUzI1NiJ9.payload.signature";
+  const std::string fp = TokenFingerprint(secret);
+  EXPECT_EQ(fp, TokenFingerprint(secret));
+  EXPECT_EQ(fp.size(), std::string("sha256:").size() + 12);
+  EXPECT_THAT(fp, ::testing::StartsWith("sha256:"));
+  EXPECT_THAT(fp, Not(HasSubstr(secret.substr(0, 4))));
+  EXPECT_NE(fp, TokenFingerprint(secret + "x"));
+  EXPECT_EQ(TokenFingerprint(""), "none");
+}
+
+}  // namespace
+}  // namespace authrefresh
