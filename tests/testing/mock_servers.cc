@@ -1,0 +1,367 @@
+#include "tests/testing/mock_servers.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/alarm.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "tests/testing/test_certs.h"
+
+namespace authrefresh {
+namespace testing {
+
+// ---------------------------------------------------------------- authority
+
+std::string TokenAuthority::IssueAccessLocked(absl::Time* expires_at) {
+  std::string token = absl::StrCat("at-", ++next_);
+  *expires_at = absl::Now() + access_ttl_;
+  access_[token] = *expires_at;
+  return token;
+}
+
+Token TokenAuthority::Login() {
+  absl::MutexLock lock(&mu_);
+  Token t;
+  t.access_token = IssueAccessLocked(&t.expires_at);
+  const int family = ++next_;
+  t.refresh_token = absl::StrCat("rt-", family, "-", ++next_);
+  refresh_[t.refresh_token] = RefreshState{family};
+  family_revoked_[family] = false;
+  return t;
+}
+
+bool TokenAuthority::Accepts(const std::string& access_token) {
+  absl::MutexLock lock(&mu_);
+  auto it = access_.find(access_token);
+  return it != access_.end() && absl::Now() < it->second;
+}
+
+void TokenAuthority::RevokeAccessTokens() {
+  absl::MutexLock lock(&mu_);
+  access_.clear();
+}
+
+void TokenAuthority::RevokeRefreshTokens() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [family, revoked] : family_revoked_) revoked = true;
+}
+
+void TokenAuthority::set_access_ttl(absl::Duration ttl) {
+  absl::MutexLock lock(&mu_);
+  access_ttl_ = ttl;
+}
+
+grpc::Status TokenAuthority::Grant(const std::string& refresh_token,
+                                   v1::TokenResponse* out) {
+  absl::MutexLock lock(&mu_);
+  auto it = refresh_.find(refresh_token);
+  if (it == refresh_.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "invalid_grant: unknown refresh token");
+  }
+  RefreshState& state = it->second;
+  if (family_revoked_[state.family]) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "invalid_grant: refresh token revoked");
+  }
+  if (state.used) {
+    // RFC 9700 4.14.2: a rotated refresh token presented again means it
+    // leaked; revoke the whole family.
+    ++reuse_detected_;
+    family_revoked_[state.family] = true;
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "invalid_grant: refresh token reuse detected");
+  }
+  state.used = true;
+  ++grants_;
+  absl::Time expires_at;
+  out->set_access_token(IssueAccessLocked(&expires_at));
+  out->set_token_type("Bearer");
+  out->set_expires_in(absl::ToInt64Seconds(access_ttl_));
+  std::string rotated = absl::StrCat("rt-", state.family, "-", ++next_);
+  refresh_[rotated] = RefreshState{state.family};
+  out->set_refresh_token(std::move(rotated));
+  return grpc::Status::OK;
+}
+
+int TokenAuthority::reuse_detected() {
+  absl::MutexLock lock(&mu_);
+  return reuse_detected_;
+}
+
+int TokenAuthority::grants() {
+  absl::MutexLock lock(&mu_);
+  return grants_;
+}
+
+// ------------------------------------------------------------ token service
+
+void MockTokenService::FailNext(int n, grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < n; ++i) failures_.push_back(status);
+}
+
+void MockTokenService::RespondNext(v1::TokenResponse response) {
+  absl::MutexLock lock(&mu_);
+  scripted_ = std::move(response);
+}
+
+void MockTokenService::Hold() {
+  absl::MutexLock lock(&mu_);
+  hold_ = true;
+}
+
+void MockTokenService::Release() {
+  std::vector<Held> held;
+  {
+    absl::MutexLock lock(&mu_);
+    hold_ = false;
+    held.swap(held_);
+  }
+  for (Held& h : held) Answer(h.reactor, h.refresh_token, h.response);
+}
+
+void MockTokenService::set_latency(absl::Duration latency) {
+  absl::MutexLock lock(&mu_);
+  latency_ = latency;
+}
+
+int MockTokenService::calls() {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+int MockTokenService::held() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(held_.size());
+}
+
+void MockTokenService::AwaitHeld(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return static_cast<int>(held_.size()) >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
+}
+
+int MockTokenService::calls_with_authorization() {
+  absl::MutexLock lock(&mu_);
+  return with_authorization_;
+}
+
+grpc::ServerUnaryReactor* MockTokenService::Refresh(
+    grpc::CallbackServerContext* context, const v1::RefreshRequest* request,
+    v1::TokenResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Duration latency;
+  {
+    absl::MutexLock lock(&mu_);
+    ++calls_;
+    if (context->client_metadata().count("authorization") > 0) {
+      ++with_authorization_;
+    }
+    if (hold_) {
+      held_.push_back(Held{reactor, request->refresh_token(), response});
+      return reactor;
+    }
+    latency = latency_;
+  }
+  if (latency > absl::ZeroDuration()) {
+    auto* alarm = new grpc::Alarm();
+    alarm->Set(absl::ToChronoTime(absl::Now() + latency),
+               [this, alarm, reactor, token = request->refresh_token(),
+                response](bool) {
+                 Answer(reactor, token, response);
+                 delete alarm;
+               });
+    return reactor;
+  }
+  Answer(reactor, request->refresh_token(), response);
+  return reactor;
+}
+
+void MockTokenService::Answer(grpc::ServerUnaryReactor* reactor,
+                              const std::string& refresh_token,
+                              v1::TokenResponse* response) {
+  std::optional<grpc::Status> failure;
+  std::optional<v1::TokenResponse> scripted;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!failures_.empty()) {
+      failure = failures_.front();
+      failures_.pop_front();
+    } else if (scripted_) {
+      scripted = std::move(scripted_);
+      scripted_.reset();
+    }
+  }
+  if (failure) {
+    reactor->Finish(*failure);
+  } else if (scripted) {
+    *response = *scripted;
+    reactor->Finish(grpc::Status::OK);
+  } else {
+    reactor->Finish(authority_->Grant(refresh_token, response));
+  }
+}
+
+// ----------------------------------------------------------- resource (echo)
+
+void MockEchoService::RejectAll(bool reject) {
+  absl::MutexLock lock(&mu_);
+  reject_all_ = reject;
+}
+
+void MockEchoService::AnswerWith(std::optional<grpc::Status> status) {
+  absl::MutexLock lock(&mu_);
+  answer_ = std::move(status);
+}
+
+int MockEchoService::hits() {
+  absl::MutexLock lock(&mu_);
+  return hits_;
+}
+
+int MockEchoService::rejected() {
+  absl::MutexLock lock(&mu_);
+  return rejected_;
+}
+
+int MockEchoService::accepted() {
+  absl::MutexLock lock(&mu_);
+  return hits_ - rejected_;
+}
+
+grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
+                                        std::string* fingerprint, int* hit) {
+  std::string token;
+  auto it = context->client_metadata().find("authorization");
+  if (it != context->client_metadata().end()) {
+    const std::string value(it->second.data(), it->second.size());
+    if (absl::StartsWith(value, "Bearer ")) token = value.substr(7);
+  }
+  const bool live = !token.empty() && authority_->Accepts(token);
+  absl::MutexLock lock(&mu_);
+  *hit = ++hits_;
+  if (answer_) {
+    ++rejected_;
+    return *answer_;
+  }
+  if (reject_all_ || !live) {
+    ++rejected_;
+    context->AddTrailingMetadata("www-authenticate",
+                                 "Bearer error=\"invalid_token\"");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid_token");
+  }
+  *fingerprint = TokenFingerprint(token);
+  return grpc::Status::OK;
+}
+
+grpc::Status MockEchoService::Say(grpc::ServerContext* context,
+                                  const test::EchoRequest* request,
+                                  test::EchoReply* reply) {
+  std::string fingerprint;
+  int hit = 0;
+  grpc::Status s = Authorize(context, &fingerprint, &hit);
+  context->AddTrailingMetadata("x-attempt", std::to_string(hit));
+  if (!s.ok()) return s;
+  std::string app;
+  auto it = context->client_metadata().find("x-app");
+  if (it != context->client_metadata().end()) {
+    app.assign(it->second.data(), it->second.size());
+  }
+  context->AddInitialMetadata("x-initial", request->text());
+  context->AddTrailingMetadata(
+      "x-deadline-set",
+      context->deadline() < std::chrono::system_clock::time_point::max() ? "yes"
+                                                                         : "no");
+  reply->set_text(absl::StrCat(request->text(), "|x-app=", app));
+  reply->set_authorization(fingerprint);
+  return grpc::Status::OK;
+}
+
+grpc::Status MockEchoService::Listen(grpc::ServerContext* context,
+                                     const test::EchoRequest* request,
+                                     grpc::ServerWriter<test::EchoReply>* writer) {
+  std::string fingerprint;
+  int hit = 0;
+  grpc::Status s = Authorize(context, &fingerprint, &hit);
+  if (!s.ok()) return s;
+  for (int i = 0; i < request->count(); ++i) {
+    test::EchoReply reply;
+    reply.set_text(request->text());
+    reply.set_index(i);
+    reply.set_authorization(fingerprint);
+    if (!writer->Write(reply)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status MockEchoService::Collect(grpc::ServerContext* context,
+                                      grpc::ServerReader<test::EchoRequest>* reader,
+                                      test::EchoReply* reply) {
+  std::string fingerprint;
+  int hit = 0;
+  grpc::Status s = Authorize(context, &fingerprint, &hit);
+  if (!s.ok()) return s;
+  test::EchoRequest request;
+  int n = 0;
+  while (reader->Read(&request)) ++n;
+  reply->set_index(n);
+  reply->set_authorization(fingerprint);
+  return grpc::Status::OK;
+}
+
+grpc::Status MockEchoService::Chat(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<test::EchoReply, test::EchoRequest>* stream) {
+  std::string fingerprint;
+  int hit = 0;
+  grpc::Status s = Authorize(context, &fingerprint, &hit);
+  if (!s.ok()) return s;
+  test::EchoRequest request;
+  int i = 0;
+  while (stream->Read(&request)) {
+    test::EchoReply reply;
+    reply.set_text(request.text());
+    reply.set_index(i++);
+    reply.set_authorization(fingerprint);
+    stream->Write(reply);
+  }
+  return grpc::Status::OK;
+}
+
+// ------------------------------------------------------------------ servers
+
+MockServers::MockServers(Options options)
+    : authority_(options.access_ttl), tokens_(&authority_), echo_(&authority_) {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (options.tls) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({kTestServerKeyPem, kTestServerCertPem});
+    credentials = grpc::SslServerCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureServerCredentials();
+  }
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", credentials, &port);
+  builder.RegisterService(&tokens_);
+  builder.RegisterService(&echo_);
+  server_ = builder.BuildAndStart();
+  address_ = absl::StrCat("127.0.0.1:", port);
+}
+
+MockServers::~MockServers() {
+  tokens_.Release();
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_->Wait();
+}
+
+std::string MockServers::TestCaPem() { return kTestCaPem; }
+
+}  // namespace testing
+}  // namespace authrefresh
