@@ -464,6 +464,20 @@ TEST_F(CoordinatorTest, NoteRejectionStartsOneRefreshForTheCurrentTokenOnly) {
   EXPECT_EQ(core().Current().authorization, "Bearer at-1");
 }
 
+TEST_F(CoordinatorTest, RejectedTokenIsNotSentAgainWhileTheRefreshRuns) {
+  Make(Valid());
+  core().NoteRejection(1);
+  EXPECT_FALSE(core().Sendable(core().Current()));
+  Results r;
+  RefreshCoordinator::Wait w = core().Await(0, absl::InfiniteFuture(), r.Callback());
+  EXPECT_FALSE(w.ready.has_value());  // waits instead of sending at-0
+  EXPECT_EQ(refresher_->calls(), 1);
+  refresher_->Complete(Bearer("at-1"));
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_EQ((*r.all()[0])->authorization, "Bearer at-1");
+  EXPECT_TRUE(core().Sendable(core().Current()));
+}
+
 TEST(Fingerprint, IsShortStableAndNotAPrefix) {
   const std::string secret = "eyJhbGciOiJSUzI1NiJ9.payload.signature";
   const std::string fp = TokenFingerprint(secret);

@@ -82,7 +82,22 @@ const TokenSnapshot& RefreshCoordinator::Current() {
 
 bool RefreshCoordinator::Sendable(const TokenSnapshot& s) {
   return s.session_expired.ok() && !s.authorization.empty() &&
+         s.generation > rejected_generation_.load(std::memory_order_acquire) &&
          clock_->Now() < s.token.expires_at;
+}
+
+void RefreshCoordinator::MarkRejectedLocked(uint64_t generation) {
+  if (generation == current_->generation &&
+      generation > rejected_generation_.load(std::memory_order_relaxed)) {
+    rejected_generation_.store(generation, std::memory_order_release);
+  }
+}
+
+bool RefreshCoordinator::CurrentSendableLocked(absl::Time now) {
+  return current_->session_expired.ok() && !current_->authorization.empty() &&
+         current_->generation >
+             rejected_generation_.load(std::memory_order_relaxed) &&
+         now < current_->token.expires_at;
 }
 
 RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(absl::Time now) {
@@ -118,8 +133,8 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
       return wait;
     }
     const absl::Time now = clock_->Now();
-    if (current_->generation > rejected_generation &&
-        !current_->authorization.empty() && now < current_->token.expires_at) {
+    MarkRejectedLocked(rejected_generation);
+    if (CurrentSendableLocked(now)) {
       wait.ready = current_;
       return wait;
     }
@@ -191,8 +206,9 @@ void RefreshCoordinator::NoteRejection(uint64_t generation) {
   {
     MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
-    if (shutdown_ || !current_->session_expired.ok() || refreshing_ ||
-        retry_scheduled_ || generation < current_->generation ||
+    if (shutdown_ || generation < current_->generation) return;
+    MarkRejectedLocked(generation);
+    if (!current_->session_expired.ok() || refreshing_ || retry_scheduled_ ||
         now < backoff_until_) {
       return;
     }
@@ -375,9 +391,7 @@ void RefreshCoordinator::SetToken(Token token) {
     last_error_ = absl::OkStatus();
     PublishLocked(Sanitized(std::move(token)), absl::OkStatus());
     fresh = current_;
-    const bool sendable = !fresh->authorization.empty() &&
-                          clock_->Now() < fresh->token.expires_at;
-    if (sendable) {
+    if (CurrentSendableLocked(clock_->Now())) {
       release = TakeWaitersLocked();
     } else if (!waiters_.empty() && !fresh->token.refresh_token.empty()) {
       grant = BeginRefreshLocked(clock_->Now());

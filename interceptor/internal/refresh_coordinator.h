@@ -71,7 +71,8 @@ class RefreshCoordinator
   // (on any coordinator); copy what you need before then.
   const TokenSnapshot& Current();
 
-  // Whether `s` may be sent now: not expired, not a dead session.
+  // Whether `s` may be sent now: not expired, not rejected by a server
+  // already, not a dead session.
   bool Sendable(const TokenSnapshot& s);
 
   // Asks for a sendable token newer than `rejected_generation` (0: any
@@ -127,6 +128,10 @@ class RefreshCoordinator
   };
   // Marks a refresh in flight.
   Grant BeginRefreshLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records that a server rejected `generation` (if it is the current one).
+  void MarkRejectedLocked(uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the current token may be sent now.
+  bool CurrentSendableLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the session because there is no refresh token to present.
   absl::Status ExpireWithoutRefreshTokenLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -158,6 +163,9 @@ class RefreshCoordinator
   // lock-free fast path.
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> calls_replayed_{0};
+  // The newest generation a server has rejected: no new call sends it.
+  // Written under mu_, read lock-free by Sendable().
+  std::atomic<uint64_t> rejected_generation_{0};
 
   mutable Mutex mu_;
   absl::CondVar callbacks_done_;

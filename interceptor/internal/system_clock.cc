@@ -1,6 +1,7 @@
 // SystemClock(): absl::Now() and grpc::Alarm timers, which run on gRPC's
 // executor threads (never inline, never on a thread of ours).
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -36,9 +37,11 @@ class AlarmTimer final : public Clock::Timer {
       std::lock_guard<std::mutex> lock(timer->mu_);
       timer->alarm_ = alarm;
     }
+    // grpc::Alarm needs a representable deadline: clamp the infinities.
+    const absl::Time now = absl::Now();
     const auto deadline = absl::ToChronoTime(
-        when == absl::InfiniteFuture() ? absl::Now() + absl::Hours(24 * 365)
-                                       : when);
+        when == absl::InfiniteFuture() ? now + absl::Hours(24 * 365)
+                                       : std::max(when, now));
     alarm->Set(deadline, [timer, fn = std::move(fn)](bool) mutable {
       int expected = kPending;
       if (timer->state_.compare_exchange_strong(expected, kFired)) fn();

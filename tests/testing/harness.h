@@ -57,6 +57,14 @@ class Harness {
   std::shared_ptr<grpc::Channel>& channel() { return channel_; }
   test::Echo::Stub& stub() { return *stub_; }
 
+  // Drops the application's references (stub, channel, manager), as an
+  // application shutting down its client would.
+  void DropClient() {
+    stub_.reset();
+    channel_.reset();
+    manager_.reset();
+  }
+
   // The fingerprint the server reports for the manager's current token.
   std::string CurrentFingerprint() const {
     return TokenFingerprint(manager_->CurrentToken().access_token);

@@ -230,6 +230,14 @@ int MockEchoService::rejected() {
   return rejected_;
 }
 
+void MockEchoService::AwaitRejected(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return rejected_ >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
+}
+
 int MockEchoService::accepted() {
   absl::MutexLock lock(&mu_);
   return hits_ - rejected_;

@@ -126,6 +126,8 @@ class MockEchoService final : public test::Echo::Service {
 
   int hits() ABSL_LOCKS_EXCLUDED(mu_);
   int rejected() ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until `n` calls have been rejected (a real condition, no sleep).
+  void AwaitRejected(int n) ABSL_LOCKS_EXCLUDED(mu_);
   int accepted() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Say echoes `text`, then "|x-app=<value of the x-app metadata>", and the

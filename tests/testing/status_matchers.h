@@ -10,6 +10,14 @@
 #include "gmock/gmock.h"
 #include "grpcpp/support/status.h"
 
+namespace grpc {
+// Readable failure messages instead of the object's bytes.
+inline void PrintTo(const Status& s, std::ostream* os) {
+  *os << "grpc::Status(" << static_cast<int>(s.error_code()) << ", \""
+      << s.error_message() << "\")";
+}
+}  // namespace grpc
+
 namespace authrefresh {
 namespace testing {
 

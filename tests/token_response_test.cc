@@ -1,0 +1,120 @@
+// The one place that validates token responses.
+
+#include "interceptor/internal/token_response.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/manual_refresher.h"
+#include "tests/testing/status_matchers.h"
+
+namespace authrefresh {
+namespace {
+
+using internal::CheckTokenSyntax;
+using internal::kMaxTokenBytes;
+using internal::TokenFromResponse;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Bearer;
+using testing::IsOk;
+using testing::StatusIs;
+
+const absl::Time kSent = absl::FromUnixSeconds(1'700'000'000);
+const Token kPrevious{"at-old", "rt-old", absl::InfiniteFuture(), "read"};
+
+TEST(TokenFromResponse, BuildsTheToken) {
+  v1::TokenResponse r = Bearer("at-new", "rt-new", 300);
+  r.set_scope("read write");
+  absl::StatusOr<Token> t = TokenFromResponse(r, kSent, kPrevious);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->access_token, "at-new");
+  EXPECT_EQ(t->refresh_token, "rt-new");
+  EXPECT_EQ(t->expires_at, kSent + absl::Seconds(300));
+  EXPECT_EQ(t->scope, "read write");
+}
+
+TEST(TokenFromResponse, EmptyRefreshTokenScopeAndExpiryKeepDefaults) {
+  absl::StatusOr<Token> t = TokenFromResponse(Bearer("at-new", "", 0), kSent, kPrevious);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->refresh_token, "rt-old");
+  EXPECT_EQ(t->scope, "read");
+  EXPECT_EQ(t->expires_at, absl::InfiniteFuture());
+}
+
+TEST(TokenFromResponse, TokenTypeIsCaseInsensitive) {
+  v1::TokenResponse r = Bearer("at-new");
+  r.set_token_type("bEaReR");
+  EXPECT_THAT(TokenFromResponse(r, kSent, kPrevious), IsOk());
+}
+
+TEST(TokenFromResponse, HugeExpiresInSaturates) {
+  v1::TokenResponse r = Bearer("at-new", "", INT64_MAX);
+  absl::StatusOr<Token> t = TokenFromResponse(r, kSent, kPrevious);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->expires_at, absl::InfiniteFuture());
+}
+
+struct Malformed {
+  const char* name;
+  v1::TokenResponse response;
+  const char* problem;
+};
+
+class MalformedResponse : public ::testing::TestWithParam<Malformed> {};
+
+TEST_P(MalformedResponse, IsRejectedWithAClearErrorThatHidesTheToken) {
+  const Malformed& m = GetParam();
+  absl::StatusOr<Token> t = TokenFromResponse(m.response, kSent, kPrevious);
+  EXPECT_THAT(t, StatusIs(absl::StatusCode::kInvalidArgument,
+                          ::testing::AllOf(HasSubstr("malformed token response"),
+                                           HasSubstr(m.problem))));
+  if (!m.response.access_token().empty()) {
+    EXPECT_THAT(std::string(t.status().message()),
+                Not(HasSubstr(m.response.access_token())));
+  }
+}
+
+v1::TokenResponse With(std::function<void(v1::TokenResponse&)> edit) {
+  v1::TokenResponse r = Bearer("at-new", "rt-new", 60);
+  edit(r);
+  return r;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, MalformedResponse,
+    ::testing::Values(
+        Malformed{"EmptyAccessToken", With([](auto& r) { r.set_access_token(""); }),
+                  "access_token is empty"},
+        Malformed{"NotBearer", With([](auto& r) { r.set_token_type("MAC"); }),
+                  "token_type is \"MAC\""},
+        Malformed{"MissingTokenType", With([](auto& r) { r.set_token_type(""); }),
+                  "expected \"Bearer\""},
+        Malformed{"NegativeExpiry", With([](auto& r) { r.set_expires_in(-1); }),
+                  "expires_in is negative"},
+        Malformed{"CrLf", With([](auto& r) { r.set_access_token("ab\r\nx: y"); }),
+                  "0x0d at offset 2"},
+        Malformed{"Nul", With([](auto& r) { r.set_access_token(std::string("ab\0c", 4)); }),
+                  "0x00 at offset 2"},
+        Malformed{"Space", With([](auto& r) { r.set_access_token("ab cd"); }),
+                  "0x20 at offset 2"},
+        Malformed{"NonAscii", With([](auto& r) { r.set_access_token("tok\xc3\xa9"); }),
+                  "0xc3 at offset 3"},
+        Malformed{"SixteenKiB",
+                  With([](auto& r) { r.set_access_token(std::string(16 * 1024, 'a')); }),
+                  "over the 7168-byte limit"},
+        Malformed{"BadRefreshToken",
+                  With([](auto& r) { r.set_refresh_token("rt\nnew"); }),
+                  "refresh_token has a byte"}),
+    [](const ::testing::TestParamInfo<Malformed>& info) { return info.param.name; });
+
+TEST(CheckTokenSyntax, AcceptsVisibleAsciiUpToTheLimit) {
+  EXPECT_THAT(CheckTokenSyntax("eyJhbGc.iOiJ-_~+/=", "t"), IsOk());
+  EXPECT_THAT(CheckTokenSyntax(std::string(kMaxTokenBytes, 'a'), "t"), IsOk());
+  EXPECT_THAT(CheckTokenSyntax(std::string(kMaxTokenBytes + 1, 'a'), "t"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace authrefresh
