@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "grpcpp/client_context.h"
+#include "interceptor/internal/interceptor_config.h"
 #include "interceptor/internal/status_conversion.h"
 #include "protos/token_service.grpc.pb.h"
 
@@ -18,15 +19,26 @@ class GrpcTokenRefresher final : public TokenRefresher {
       : stub_(v1::TokenService::NewStub(std::move(channel))),
         options_(std::move(options)) {}
 
+  // Cancels a grant in flight. Its ClientContext holds a reference to the
+  // channel, and the last reference to a channel must not be dropped on a
+  // gRPC callback thread (gRPC 1.51 may then shut down the completion queue
+  // that thread is serving): the grant keeps the stub until its callback has
+  // run, and the callback hands it to an executor thread to drop.
   ~GrpcTokenRefresher() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto grant = in_flight_.lock()) grant->context.TryCancel();
+    if (auto grant = in_flight_.lock()) {
+      std::lock_guard<std::mutex> grant_lock(grant->mu);
+      if (grant->context != nullptr) {
+        grant->keep_alive = stub_;
+        grant->context->TryCancel();
+      }
+    }
   }
 
   void Refresh(const std::string& refresh_token, Done done) override {
-    // Owned by the completion callback, so a grant outlives the refresher.
     auto grant = std::make_shared<Grant>();
-    grant->context.set_deadline(
+    grant->context = std::make_unique<grpc::ClientContext>();
+    grant->context->set_deadline(
         absl::ToChronoTime(absl::Now() + options_.timeout));
     grant->request.set_refresh_token(refresh_token);
     grant->request.set_client_id(options_.client_id);
@@ -36,24 +48,35 @@ class GrpcTokenRefresher final : public TokenRefresher {
       in_flight_ = grant;
     }
     stub_->async()->Refresh(
-        &grant->context, &grant->request, &grant->response,
+        grant->context.get(), &grant->request, &grant->response,
         [grant, done = std::move(done)](grpc::Status status) {
           if (status.ok()) {
             done(std::move(grant->response));
           } else {
             done(internal::ToAbslStatus(status));
           }
+          std::shared_ptr<v1::TokenService::Stub> keep_alive;
+          {
+            std::lock_guard<std::mutex> lock(grant->mu);
+            grant->context.reset();
+            keep_alive = std::move(grant->keep_alive);
+          }
+          if (keep_alive != nullptr) {
+            internal::RunSoon([stub = std::move(keep_alive)] {});
+          }
         });
   }
 
  private:
   struct Grant {
-    grpc::ClientContext context;
+    std::mutex mu;
+    std::unique_ptr<grpc::ClientContext> context;  // guarded by mu
+    std::shared_ptr<v1::TokenService::Stub> keep_alive;  // guarded by mu
     v1::RefreshRequest request;
     v1::TokenResponse response;
   };
 
-  std::unique_ptr<v1::TokenService::Stub> stub_;
+  const std::shared_ptr<v1::TokenService::Stub> stub_;
   const GrpcTokenRefresherOptions options_;
   std::mutex mu_;
   std::weak_ptr<Grant> in_flight_;  // guarded by mu_

@@ -43,9 +43,10 @@ class RefreshCoordinator;
 
 struct TokenManagerOptions {
   // Called once per terminal refresh failure (the refresh token is dead: the
-  // user must log in again), after every waiting call has been failed. The
-  // status is UNAUTHENTICATED and names the token service's reason. Runs on
-  // the thread that completed the refresh; it may call SetToken().
+  // user must log in again), before the waiting calls are failed, so a call
+  // that fails with "session expired" is seen after this has run. The status
+  // is UNAUTHENTICATED and names the token service's reason. Runs on the
+  // thread that completed the refresh; keep it short. It may call SetToken().
   std::function<void(const absl::Status&)> on_session_expired;
 
   // Called with each newly refreshed Token before any waiting call is
@@ -70,6 +71,12 @@ struct TokenManagerOptions {
   // arrive while the backoff delay runs fail the same way, at once; the first
   // call after it starts a new refresh.
   int max_refresh_attempts = 3;
+
+  // Loop protection. When a refresh that a rejection caused yields a token
+  // that is rejected again within this interval, the server is rejecting
+  // every token: the rejection reaches the application (after the one
+  // replay) and no further refresh starts until the interval has passed.
+  absl::Duration min_refresh_interval = absl::Seconds(1);
 
   // Time and timers; null means SystemClock().
   std::shared_ptr<Clock> clock;

@@ -175,11 +175,13 @@ TEST_F(CoordinatorTest, RotatedRefreshTokenReplacesTheOldAndEmptyKeepsIt) {
   refresher_->Complete(Bearer("at-1", "rt-1"));
   EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");
 
+  clock_->Advance(absl::Seconds(1));  // past the loop protection
   r.Take(core().Await(2, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(Bearer("at-2", ""));  // no rotation this time
   EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");
   EXPECT_EQ(manager_->CurrentToken().access_token, "at-2");
 
+  clock_->Advance(absl::Seconds(1));
   r.Take(core().Await(3, absl::InfiniteFuture(), r.Callback()));
   absl::MutexLock lock(&refresher_->mu);
   EXPECT_THAT(refresher_->presented, ::testing::ElementsAre("rt-0", "rt-1", "rt-1"));
@@ -440,6 +442,24 @@ TEST_F(CoordinatorTest, SetTokenDuringARefreshDiscardsItsResult) {
   EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-login");
 }
 
+TEST_F(CoordinatorTest, SetTokenNeverPutsASecondGrantInFlight) {
+  Make(Valid());
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  ASSERT_EQ(refresher_->in_flight(), 1);
+  // A login that still needs a refresh (no access token yet).
+  manager_->SetToken(Token{"", "rt-login", absl::InfiniteFuture(), ""});
+  EXPECT_EQ(refresher_->in_flight(), 1);  // not two
+  EXPECT_EQ(r.size(), 0);
+  refresher_->Complete(Bearer("at-stale", "rt-stale"));  // dropped
+  EXPECT_EQ(refresher_->in_flight(), 1);  // the follow-up with the new token
+  refresher_->Complete(Bearer("at-login-1", "rt-login-1"));
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_EQ((*r.all()[0])->authorization, "Bearer at-login-1");
+  absl::MutexLock lock(&refresher_->mu);
+  EXPECT_THAT(refresher_->presented, ::testing::ElementsAre("rt-0", "rt-login"));
+}
+
 TEST_F(CoordinatorTest, TokenServiceErrorsNeverEchoTheTokens) {
   Make(Valid("at-secret-0", "rt-secret-0"));
   Results r;
@@ -476,6 +496,37 @@ TEST_F(CoordinatorTest, RejectedTokenIsNotSentAgainWhileTheRefreshRuns) {
   ASSERT_EQ(r.size(), 1);
   EXPECT_EQ((*r.all()[0])->authorization, "Bearer at-1");
   EXPECT_TRUE(core().Sendable(core().Current()));
+}
+
+TEST_F(CoordinatorTest, ServerRejectingEveryTokenGetsOneRefreshPerInterval) {
+  Make(Valid());
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(r.size(), 1);
+  // The token that rejection bought is rejected at once: decline.
+  RefreshCoordinator::Wait w = core().Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_TRUE(w.declined);
+  EXPECT_FALSE(w.ready.has_value());
+  core().NoteRejection(2);
+  EXPECT_EQ(refresher_->calls(), 1);
+  EXPECT_TRUE(core().Sendable(core().Current()));  // not marked rejected
+  clock_->Advance(absl::Seconds(1));
+  w = core().Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_FALSE(w.declined);
+  EXPECT_EQ(refresher_->calls(), 2);
+}
+
+TEST_F(CoordinatorTest, RejectionAfterAnExpiryRefreshIsNotLoopProtected) {
+  Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(5), ""});
+  clock_->Advance(absl::Seconds(5));
+  Results r;
+  r.Take(core().Await(0, absl::InfiniteFuture(), r.Callback()));  // expiry
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  // Revoked right after it was issued: a normal rejection, refreshed.
+  RefreshCoordinator::Wait w = core().Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_FALSE(w.declined);
+  EXPECT_EQ(refresher_->calls(), 2);
 }
 
 TEST(Fingerprint, IsShortStableAndNotAPrefix) {

@@ -100,8 +100,15 @@ bool RefreshCoordinator::CurrentSendableLocked(absl::Time now) {
          now < current_->token.expires_at;
 }
 
-RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(absl::Time now) {
+bool RefreshCoordinator::LoopProtectedLocked(absl::Time now) {
+  return current_from_rejection_ &&
+         now < current_since_ + options_.min_refresh_interval;
+}
+
+RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(
+    absl::Time now, bool for_rejection) {
   refreshing_ = true;
+  refreshing_for_rejection_ = for_rejection;
   ++stats_.refreshes_started;
   return Grant{current_->token.refresh_token, epoch_, now};
 }
@@ -133,6 +140,11 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
       return wait;
     }
     const absl::Time now = clock_->Now();
+    if (rejected_generation != 0 &&
+        rejected_generation == current_->generation && LoopProtectedLocked(now)) {
+      wait.declined = true;
+      return wait;
+    }
     MarkRejectedLocked(rejected_generation);
     if (CurrentSendableLocked(now)) {
       wait.ready = current_;
@@ -150,7 +162,7 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
         expired = ExpireWithoutRefreshTokenLocked();
         wait.ready = expired;
       } else {
-        grant = BeginRefreshLocked(now);
+        grant = BeginRefreshLocked(now, rejected_generation != 0);
       }
     }
     if (!wait.ready) {
@@ -207,6 +219,7 @@ void RefreshCoordinator::NoteRejection(uint64_t generation) {
     MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
     if (shutdown_ || generation < current_->generation) return;
+    if (LoopProtectedLocked(now)) return;
     MarkRejectedLocked(generation);
     if (!current_->session_expired.ok() || refreshing_ || retry_scheduled_ ||
         now < backoff_until_) {
@@ -215,7 +228,7 @@ void RefreshCoordinator::NoteRejection(uint64_t generation) {
     if (current_->token.refresh_token.empty()) {
       expired = ExpireWithoutRefreshTokenLocked();
     } else {
-      grant = BeginRefreshLocked(now);
+      grant = BeginRefreshLocked(now, /*for_rejection=*/true);
     }
   }
   if (!expired.ok() && options_.on_session_expired) {
@@ -265,7 +278,7 @@ void RefreshCoordinator::OnRetryTimer() {
     if (shutdown_ || !retry_scheduled_ || refreshing_) return;
     retry_scheduled_ = false;
     retry_timer_.reset();
-    grant = BeginRefreshLocked(clock_->Now());
+    grant = BeginRefreshLocked(clock_->Now(), refreshing_for_rejection_);
   }
   SendRefresh(std::move(grant));
 }
@@ -277,71 +290,92 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
   std::optional<Token> refreshed;
   absl::Status expired;
   std::optional<absl::Time> retry_at;
+  bool stale = false;
+  std::optional<Grant> follow_up;
   {
     MutexLock lock(&mu_);
-    // A grant made before SetToken (or Shutdown) no longer matters.
-    if (shutdown_ || epoch != epoch_ || !refreshing_) return;
+    if (shutdown_) return;
     refreshing_ = false;
-    absl::StatusOr<Token> token =
-        result.ok() ? TokenFromResponse(*result, sent_at, current_->token)
-                    : absl::StatusOr<Token>(result.status());
-    if (token.ok()) {
-      ++stats_.refreshes_succeeded;
-      consecutive_failures_ = 0;
-      round_failures_ = 0;
-      backoff_until_ = absl::InfinitePast();
-      last_error_ = absl::OkStatus();
-      refreshed = *token;
-      PublishLocked(*std::move(token), absl::OkStatus());
-      outcome = current_;
-      release = TakeWaitersLocked();
+    stale = epoch != epoch_;
+    if (stale) {
+      // Made before SetToken: its result no longer matters. Calls that still
+      // need a token get a grant with the new refresh token now; starting it
+      // earlier would have put two grants in flight.
+      if (!waiters_.empty() && !retry_scheduled_ &&
+          current_->session_expired.ok() && !CurrentSendableLocked(clock_->Now()) &&
+          !current_->token.refresh_token.empty()) {
+        follow_up = BeginRefreshLocked(clock_->Now(), false);
+      }
     } else {
-      ++stats_.refreshes_failed;
-      // Refresher errors carry the token service's code; a malformed
-      // response is our own INVALID_ARGUMENT and is transient.
-      const bool from_service = !result.ok();
-      const std::string reason = RedactLocked(
-          from_service ? absl::StrCat(absl::StatusCodeToString(token.status().code()),
-                                      ": ", token.status().message())
-                       : std::string(token.status().message()));
-      if (from_service && IsTerminalRefreshError(token.status().code())) {
-        expired = absl::UnauthenticatedError(absl::StrCat(
-            "authrefresh: session expired, log in again: the token service "
-            "rejected the refresh token (",
-            reason, ")"));
-        ++stats_.sessions_expired;
-        PublishLocked(current_->token, expired);
-        outcome = expired;
+      absl::StatusOr<Token> token =
+          result.ok() ? TokenFromResponse(*result, sent_at, current_->token)
+                      : absl::StatusOr<Token>(result.status());
+      if (token.ok()) {
+        ++stats_.refreshes_succeeded;
+        consecutive_failures_ = 0;
+        round_failures_ = 0;
+        backoff_until_ = absl::InfinitePast();
+        last_error_ = absl::OkStatus();
+        refreshed = *token;
+        current_from_rejection_ = refreshing_for_rejection_;
+        current_since_ = clock_->Now();
+        PublishLocked(*std::move(token), absl::OkStatus());
+        outcome = current_;
         release = TakeWaitersLocked();
       } else {
-        ++consecutive_failures_;
-        ++round_failures_;
-        last_error_ = absl::UnavailableError(reason);
-        const absl::Time next =
-            clock_->Now() + backoff_.DelayAfter(consecutive_failures_);
-        if (round_failures_ >= options_.max_refresh_attempts) {
-          outcome = absl::UnavailableError(absl::StrCat(
-              "authrefresh: token refresh failed ", round_failures_,
-              " times in a row; last error: ", reason));
-          round_failures_ = 0;
-          backoff_until_ = next;
+        ++stats_.refreshes_failed;
+        // Refresher errors carry the token service's code; a malformed
+        // response is our own INVALID_ARGUMENT and is transient.
+        const bool from_service = !result.ok();
+        const std::string reason = RedactLocked(
+            from_service ? absl::StrCat(absl::StatusCodeToString(token.status().code()),
+                                        ": ", token.status().message())
+                         : std::string(token.status().message()));
+        if (from_service && IsTerminalRefreshError(token.status().code())) {
+          expired = absl::UnauthenticatedError(absl::StrCat(
+              "authrefresh: session expired, log in again: the token service "
+              "rejected the refresh token (",
+              reason, ")"));
+          ++stats_.sessions_expired;
+          PublishLocked(current_->token, expired);
+          outcome = expired;
           release = TakeWaitersLocked();
         } else {
-          retry_scheduled_ = true;
-          retry_timer_.reset();
-          retry_at = next;
+          ++consecutive_failures_;
+          ++round_failures_;
+          last_error_ = absl::UnavailableError(reason);
+          const absl::Time next =
+              clock_->Now() + backoff_.DelayAfter(consecutive_failures_);
+          if (round_failures_ >= options_.max_refresh_attempts) {
+            outcome = absl::UnavailableError(absl::StrCat(
+                "authrefresh: token refresh failed ", round_failures_,
+                " times in a row; last error: ", reason));
+            round_failures_ = 0;
+            backoff_until_ = next;
+            release = TakeWaitersLocked();
+          } else {
+            retry_scheduled_ = true;
+            retry_timer_.reset();
+            retry_at = next;
+          }
         }
       }
     }
+  }
+  if (stale) {
+    if (follow_up) SendRefresh(std::move(*follow_up));
+    return;
   }
   if (retry_at) ScheduleRetry(*retry_at);
   if (refreshed && options_.on_tokens_refreshed) {
     RunAppCallback([&] { options_.on_tokens_refreshed(*refreshed); });
   }
-  Complete(std::move(release), outcome);
+  // Before the calls are released, so that an application that sees a call
+  // fail with "session expired" knows its callback has already run.
   if (!expired.ok() && options_.on_session_expired) {
     RunAppCallback([&] { options_.on_session_expired(expired); });
   }
+  Complete(std::move(release), outcome);
 }
 
 void RefreshCoordinator::OnWaiterDeadline(uint64_t ticket) {
@@ -381,20 +415,21 @@ void RefreshCoordinator::SetToken(Token token) {
   {
     MutexLock lock(&mu_);
     if (shutdown_) return;
-    ++epoch_;
-    refreshing_ = false;
+    ++epoch_;  // a grant in flight stays in flight; its result is dropped
     retry_scheduled_ = false;
     retry = std::move(retry_timer_);
     consecutive_failures_ = 0;
     round_failures_ = 0;
     backoff_until_ = absl::InfinitePast();
     last_error_ = absl::OkStatus();
+    current_from_rejection_ = false;
     PublishLocked(Sanitized(std::move(token)), absl::OkStatus());
     fresh = current_;
     if (CurrentSendableLocked(clock_->Now())) {
       release = TakeWaitersLocked();
-    } else if (!waiters_.empty() && !fresh->token.refresh_token.empty()) {
-      grant = BeginRefreshLocked(clock_->Now());
+    } else if (!waiters_.empty() && !refreshing_ &&
+               !fresh->token.refresh_token.empty()) {
+      grant = BeginRefreshLocked(clock_->Now(), false);
     }
   }
   if (retry) retry->Cancel();

@@ -55,10 +55,14 @@ class RefreshCoordinator
   // with (UNAUTHENTICATED, UNAVAILABLE, DEADLINE_EXCEEDED).
   using WaitCallback = std::function<void(absl::StatusOr<Snapshot>)>;
 
-  // What Await returns: either the answer now, or a ticket for CancelWait.
+  // What Await returns: the answer now, or a ticket for CancelWait, or
+  // `declined`: the rejected token came from a refresh that a rejection
+  // caused, moments ago (min_refresh_interval); the server is rejecting every
+  // token, so pass its rejection on instead of refreshing again.
   struct Wait {
     std::optional<absl::StatusOr<Snapshot>> ready;
     uint64_t ticket = 0;
+    bool declined = false;
   };
 
   static std::shared_ptr<RefreshCoordinator> Create(
@@ -127,9 +131,12 @@ class RefreshCoordinator
     absl::Time sent_at;
   };
   // Marks a refresh in flight.
-  Grant BeginRefreshLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Grant BeginRefreshLocked(absl::Time now, bool for_rejection)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records that a server rejected `generation` (if it is the current one).
   void MarkRejectedLocked(uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a rejection of the current token must not start a refresh.
+  bool LoopProtectedLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the current token may be sent now.
   bool CurrentSendableLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the session because there is no refresh token to present.
@@ -178,6 +185,11 @@ class RefreshCoordinator
   // A grant is in flight. `epoch_` identifies it; SetToken bumps the epoch so
   // that the result of a grant made with an older token is discarded.
   bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
+  // Loop protection: whether the grant in flight, and the one that made the
+  // current token, were caused by a rejection; and when that token arrived.
+  bool refreshing_for_rejection_ ABSL_GUARDED_BY(mu_) = false;
+  bool current_from_rejection_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time current_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   // A retry is scheduled (transient failure, attempts left in the round).
   bool retry_scheduled_ ABSL_GUARDED_BY(mu_) = false;

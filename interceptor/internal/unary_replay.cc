@@ -55,13 +55,13 @@ void UnaryReplay::Capture(InterceptorBatchMethods* m) {
 
 void UnaryReplay::Start() {
   if (config_->transport == TransportPolicy::kRefuse) {
-    Finish(InsecureTransportStatus(), nullptr);
+    Finish(InsecureTransportStatus());
     return;
   }
   RefreshCoordinator& coordinator = *config_->coordinator;
   const TokenSnapshot& current = coordinator.Current();
   if (!current.session_expired.ok()) {
-    Finish(ToGrpcStatus(current.session_expired), nullptr);
+    Finish(ToGrpcStatus(current.session_expired));
   } else if (coordinator.Sendable(current)) {
     SendAttempt(current.authorization, current.generation);
   } else {
@@ -71,7 +71,7 @@ void UnaryReplay::Start() {
 
 void UnaryReplay::SendAttempt(const std::string& authorization,
                               uint64_t generation) {
-  auto attempt = std::make_unique<Attempt>(shared_from_this());
+  auto attempt = std::make_shared<Attempt>(shared_from_this());
   grpc::ClientContext& ctx = attempt->context;
   ctx.set_deadline(deadline_);
   for (const auto& [key, value] : metadata_) ctx.AddMetadata(key, value);
@@ -83,35 +83,38 @@ void UnaryReplay::SendAttempt(const std::string& authorization,
   }
   ctx.set_compression_algorithm(compression_);
 
-  Attempt* a = attempt.get();
+  bool send = false;
   bool replay = false;
   {
     MutexLock lock(&mu_);
-    if (cancelled_ || done_) {
-      a = nullptr;
-    } else {
-      replay = attempts_sent_ > 0;
-      attempts_[attempts_sent_++] = std::move(attempt);
+    if (!cancelled_ && !done_) {
+      send = true;
+      replay = attempts_sent_++ > 0;
+      in_flight_ = attempt;
       sent_generation_ = generation;
     }
   }
-  if (a == nullptr) {
-    // Not sent: drop the attempt's reference to us outside the lock.
-    attempt.reset();
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"), nullptr);
+  if (!send) {
+    attempt.reset();  // drops its reference to us outside the lock
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
     return;
   }
   if (replay) config_->coordinator->CountReplay();
+  Attempt* a = attempt.get();
   const bool created = config_->channel.IfAlive([&] {
     OwnCallScope own_call;
     grpc::GenericStub(channel_).PrepareUnaryCall(
         &a->context, method_, grpc::StubOptions(), &request_, &a->response, a);
   });
   if (!created) {
+    {
+      MutexLock lock(&mu_);
+      in_flight_.reset();
+    }
+    attempt.reset();
     Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         "authrefresh: the channel was destroyed before the "
-                        "call could be sent"),
-           nullptr);
+                        "call could be sent"));
     return;
   }
   a->StartCall();
@@ -120,23 +123,42 @@ void UnaryReplay::SendAttempt(const std::string& authorization,
 void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
   bool replay = false;
   uint64_t rejected = 0;
+  std::shared_ptr<Attempt> finished;
   {
     MutexLock lock(&mu_);
+    finished = std::move(in_flight_);
     // Retry once: only the first server attempt may be replayed.
     replay = attempts_sent_ == 1 && !cancelled_ && IsServerRejection(status);
     rejected = sent_generation_;
   }
+  Outcome outcome;
+  outcome.status = status;
+  outcome.from_server = true;
+  outcome.response.Swap(&attempt->response);
+  for (const auto& [k, v] : attempt->context.GetServerInitialMetadata()) {
+    outcome.initial_metadata.emplace_back(std::string(k.data(), k.size()),
+                                          std::string(v.data(), v.size()));
+  }
+  for (const auto& [k, v] : attempt->context.GetServerTrailingMetadata()) {
+    outcome.trailing_metadata.emplace_back(std::string(k.data(), k.size()),
+                                           std::string(v.data(), v.size()));
+  }
+  // Let the attempt go now (we are in its OnDone, its last reaction), while
+  // the application's ClientContext still holds the channel: the last
+  // reference to a channel must never be dropped on a gRPC callback thread.
+  finished.reset();
+
   if (config_->transport == TransportPolicy::kGate &&
       IsInsecureTransportRefusal(status)) {
-    Finish(InsecureTransportStatus(), nullptr);
+    Finish(InsecureTransportStatus());
   } else if (replay) {
-    WaitForToken(rejected);
+    WaitForToken(rejected, &outcome);
   } else {
-    Finish(status, attempt);
+    Finish(std::move(outcome));
   }
 }
 
-void UnaryReplay::WaitForToken(uint64_t rejected_generation) {
+void UnaryReplay::WaitForToken(uint64_t rejected_generation, Outcome* rejected) {
   {
     MutexLock lock(&mu_);
     waiting_ = true;
@@ -147,6 +169,14 @@ void UnaryReplay::WaitForToken(uint64_t rejected_generation) {
           absl::StatusOr<RefreshCoordinator::Snapshot> token) {
         self->OnToken(token);
       });
+  if (wait.declined) {
+    {
+      MutexLock lock(&mu_);
+      waiting_ = false;
+    }
+    Finish(std::move(*rejected));  // the server's rejection, unchanged
+    return;
+  }
   if (wait.ready) {
     OnToken(*wait.ready);
     return;
@@ -159,7 +189,7 @@ void UnaryReplay::WaitForToken(uint64_t rejected_generation) {
     cancel_now = cancelled_;
   }
   if (cancel_now && config_->coordinator->CancelWait(wait.ticket)) {
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"), nullptr);
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
   }
 }
 
@@ -174,19 +204,19 @@ void UnaryReplay::OnToken(
   if (token.ok()) {
     SendAttempt((*token)->authorization, (*token)->generation);
   } else {
-    Finish(ToGrpcStatus(token.status()), nullptr);
+    Finish(ToGrpcStatus(token.status()));
   }
 }
 
 void UnaryReplay::OnCancel() {
   uint64_t ticket = 0;
-  Attempt* in_flight = nullptr;
+  std::shared_ptr<Attempt> in_flight;
   {
     MutexLock lock(&mu_);
     if (cancelled_ || done_) return;
     cancelled_ = true;
     if (waiting_) ticket = ticket_;
-    if (attempts_sent_ > 0) in_flight = attempts_[attempts_sent_ - 1].get();
+    in_flight = in_flight_;
   }
   // This hook runs under the application's ClientContext lock: completing the
   // call here could run the application's callback, so hop to another thread.
@@ -197,22 +227,26 @@ void UnaryReplay::OnCancel() {
       waiting_ = false;
     }
     RunSoon([self] {
-      self->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"),
-                   nullptr);
+      self->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
     });
   } else if (in_flight != nullptr) {
-    // Attempts live as long as this object; the attempt reports CANCELLED.
-    RunSoon([self, in_flight] { in_flight->context.TryCancel(); });
+    // The attempt then reports CANCELLED through OnDone.
+    RunSoon([in_flight] { in_flight->context.TryCancel(); });
   }
 }
 
-void UnaryReplay::Finish(grpc::Status status, Attempt* final_attempt) {
+void UnaryReplay::Finish(grpc::Status status) {
+  Outcome outcome;
+  outcome.status = std::move(status);
+  Finish(std::move(outcome));
+}
+
+void UnaryReplay::Finish(Outcome outcome) {
   {
     MutexLock lock(&mu_);
     if (done_) return;
     done_ = true;
-    final_status_ = std::move(status);
-    final_attempt_ = final_attempt;
+    outcome_ = std::move(outcome);
   }
   Drain();
 }
@@ -265,15 +299,14 @@ void UnaryReplay::Fill(const Receiver& r) {
   InterceptorBatchMethods* m = r.m;
   if (r.message) {
     bool parsed = false;
-    if (final_status_.ok() && final_attempt_ != nullptr) {
+    if (outcome_.status.ok() && outcome_.from_server) {
       auto* message =
           static_cast<grpc::protobuf::MessageLite*>(m->GetRecvMessage());
-      grpc::Status s =
-          grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
-              &final_attempt_->response, message);
-      parsed = s.ok();
+      parsed = grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
+                   &outcome_.response, message)
+                   .ok();
       if (!parsed) {
-        final_status_ = grpc::Status(
+        outcome_.status = grpc::Status(
             grpc::StatusCode::INTERNAL,
             "authrefresh: the server's response could not be parsed as the "
             "method's response message");
@@ -281,20 +314,16 @@ void UnaryReplay::Fill(const Receiver& r) {
     }
     if (!parsed) m->FailHijackedRecvMessage();
   }
-  if (r.initial_metadata && final_attempt_ != nullptr) {
+  // The maps hold references into outcome_, which lives as long as the
+  // application's ClientContext (it owns the interceptor that owns us).
+  if (r.initial_metadata) {
     auto* map = m->GetRecvInitialMetadata();
-    for (const auto& kv : final_attempt_->context.GetServerInitialMetadata()) {
-      map->insert(kv);
-    }
+    for (const auto& [k, v] : outcome_.initial_metadata) map->emplace(k, v);
   }
   if (r.status) {
-    *m->GetRecvStatus() = final_status_;
-    if (final_attempt_ != nullptr) {
-      auto* map = m->GetRecvTrailingMetadata();
-      for (const auto& kv : final_attempt_->context.GetServerTrailingMetadata()) {
-        map->insert(kv);
-      }
-    }
+    *m->GetRecvStatus() = outcome_.status;
+    auto* map = m->GetRecvTrailingMetadata();
+    for (const auto& [k, v] : outcome_.trailing_metadata) map->emplace(k, v);
   }
 }
 

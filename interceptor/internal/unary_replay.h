@@ -53,12 +53,26 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
     bool status;
   };
 
+  // What the application will see: copied out of the final attempt so that
+  // the attempt, and the channel reference its ClientContext holds, can go
+  // before the application's call completes (see OnAttemptDone).
+  struct Outcome {
+    grpc::Status status;
+    bool from_server = false;  // response and metadata below are set
+    grpc::ByteBuffer response;
+    std::vector<std::pair<std::string, std::string>> initial_metadata;
+    std::vector<std::pair<std::string, std::string>> trailing_metadata;
+  };
+
   void SendAttempt(const std::string& authorization, uint64_t generation);
   void OnAttemptDone(Attempt* attempt, const grpc::Status& status);
-  void WaitForToken(uint64_t rejected_generation);
+  // Waits for a token newer than `rejected_generation`. With a rejected
+  // attempt's outcome, a declined refresh (loop protection) finishes with it.
+  void WaitForToken(uint64_t rejected_generation, Outcome* rejected = nullptr);
   void OnToken(const absl::StatusOr<RefreshCoordinator::Snapshot>& token);
   // Sets the outcome (once) and completes the receivers.
-  void Finish(grpc::Status status, Attempt* final_attempt);
+  void Finish(Outcome outcome);
+  void Finish(grpc::Status status);
   void Drain();
   void Fill(const Receiver& r);
 
@@ -67,7 +81,7 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
 
   // Set by Capture, then read-only.
   std::string method_;  // an attempt keeps a pointer to it
-  std::shared_ptr<grpc::ChannelInterface> channel_;
+  std::shared_ptr<grpc::ChannelInterface> channel_;  // does not own the channel
   grpc::ByteBuffer request_;
   std::vector<std::pair<std::string, std::string>> metadata_;
   std::chrono::system_clock::time_point deadline_;
@@ -75,7 +89,7 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
   grpc_compression_algorithm compression_ = GRPC_COMPRESS_NONE;
 
   Mutex mu_;
-  std::unique_ptr<Attempt> attempts_[2] ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<Attempt> in_flight_ ABSL_GUARDED_BY(mu_);
   int attempts_sent_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sent_generation_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;  // waiting for a token
@@ -84,10 +98,9 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Receiver> receivers_ ABSL_GUARDED_BY(mu_);
-  // The outcome; written under mu_ when done_ is set, then read and
-  // adjusted (a response that fails to parse) only by the draining thread.
-  grpc::Status final_status_;
-  Attempt* final_attempt_ = nullptr;
+  // Written under mu_ when done_ is set, then read and adjusted (a response
+  // that fails to parse) only by the draining thread.
+  Outcome outcome_;
 };
 
 // The interceptor of a replayable call: hijacks it and forwards to UnaryReplay.
