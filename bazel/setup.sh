@@ -5,11 +5,11 @@ set -euo pipefail
 
 PACKAGES=(
   bazel-bootstrap bazel-rules-java bazel-platforms openjdk-17-jdk-headless
-  build-essential clang lld libclang-rt-14-dev
+  build-essential clang libclang-rt-14-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  pkg-config openssl valgrind
+  pkg-config
 )
 
 missing=()
