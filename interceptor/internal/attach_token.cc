@@ -26,7 +26,7 @@ void AttachToken::Intercept(InterceptorBatchMethods* m) {
     return;
   }
   if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
-    OnStatus(m->GetRecvStatus());
+    OnStatus(m->GetRecvStatus(), *m->GetRecvTrailingMetadata());
   }
   m->Proceed();
 }
@@ -125,7 +125,8 @@ void AttachToken::OnCancel() {
   RunSoon([m] { m->Proceed(); });
 }
 
-void AttachToken::OnStatus(grpc::Status* status) {
+void AttachToken::OnStatus(grpc::Status* status,
+                           const ServerMetadata& trailing_metadata) {
   if (failed_) {
     *status = failure_;
     return;
@@ -133,7 +134,7 @@ void AttachToken::OnStatus(grpc::Status* status) {
   if (status->error_code() != grpc::StatusCode::UNAUTHENTICATED) return;
   if (gated_ && IsInsecureTransportRefusal(*status)) {
     *status = InsecureTransportStatus();
-  } else if (attached_ && IsServerRejection(*status)) {
+  } else if (attached_ && IsServerRejection(*status, trailing_metadata)) {
     config_->coordinator->NoteRejection(sent_generation_);
   }
 }

@@ -29,7 +29,7 @@ class AttachToken final : public grpc::experimental::Interceptor {
               const absl::StatusOr<RefreshCoordinator::Snapshot>& token);
   void Fail(grpc::experimental::InterceptorBatchMethods* m, grpc::Status status);
   void OnCancel();
-  void OnStatus(grpc::Status* status);
+  void OnStatus(grpc::Status* status, const ServerMetadata& trailing_metadata);
 
   const std::shared_ptr<const InterceptorConfig> config_;
   grpc::experimental::ClientRpcInfo* const info_;

@@ -4,7 +4,10 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/descriptor.h"
@@ -83,10 +86,44 @@ bool IsProtobufMethod(const char* method) {
   return found;
 }
 
-bool IsServerRejection(const grpc::Status& status) {
+std::string BearerChallengeError(absl::string_view challenge) {
+  challenge = absl::StripAsciiWhitespace(challenge);
+  if (!absl::StartsWithIgnoreCase(challenge, "Bearer")) return "";
+  challenge.remove_prefix(6);
+  // auth-params: name=value or name="value", separated by commas.
+  for (absl::string_view param : absl::StrSplit(challenge, ',')) {
+    param = absl::StripAsciiWhitespace(param);
+    const size_t eq = param.find('=');
+    if (eq == absl::string_view::npos) continue;
+    if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(param.substr(0, eq)),
+                                "error")) {
+      continue;
+    }
+    absl::string_view value = absl::StripAsciiWhitespace(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    return std::string(value);
+  }
+  return "";
+}
+
+bool IsServerRejection(const grpc::Status& status,
+                       const ServerMetadata& trailing_metadata) {
   if (status.error_code() != grpc::StatusCode::UNAUTHENTICATED) return false;
   const std::string& m = status.error_message();
-  return m != kInsecureChannelMessage && !absl::StartsWith(m, kHostMismatchMessage);
+  if (m == kInsecureChannelMessage || absl::StartsWith(m, kHostMismatchMessage)) {
+    return false;
+  }
+  auto [begin, end] = trailing_metadata.equal_range("www-authenticate");
+  for (auto it = begin; it != end; ++it) {
+    if (BearerChallengeError(absl::string_view(it->second.data(),
+                                               it->second.size())) ==
+        "insufficient_scope") {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool IsInsecureTransportRefusal(const grpc::Status& status) {

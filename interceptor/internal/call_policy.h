@@ -7,6 +7,7 @@
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_POLICY_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_POLICY_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,11 +48,22 @@ class MethodPolicy {
 // True if `method` ("/package.Service/Method") is in the generated pool.
 bool IsProtobufMethod(const char* method);
 
-// True if `status` is the server's rejection of the token: UNAUTHENTICATED,
-// and not one of the UNAUTHENTICATED statuses gRPC's client makes itself
-// (call credentials refused on an insecure channel, SSL host mismatch), which
-// look the same on the wire side but must never start a refresh.
-bool IsServerRejection(const grpc::Status& status);
+using ServerMetadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+
+// True if `status` is the server's rejection of the token, which a refresh
+// can fix: UNAUTHENTICATED, but
+//  * not one of the UNAUTHENTICATED statuses gRPC's client makes itself
+//    (call credentials refused on an insecure channel, SSL host mismatch),
+//    which look the same to the application but must never start a refresh;
+//  * not one whose trailing `www-authenticate` says
+//    `error="insufficient_scope"` (RFC 6750 section 3.1): a new token with
+//    the same scope would be rejected too.
+bool IsServerRejection(const grpc::Status& status,
+                       const ServerMetadata& trailing_metadata);
+
+// The `error` parameter of a Bearer `www-authenticate` challenge
+// (RFC 6750 section 3), or empty. Tolerates quoting and case in the scheme.
+std::string BearerChallengeError(absl::string_view challenge);
 
 // True if gRPC refused to send call credentials because the channel is not
 // secure (the status authrefresh's security gate produces).

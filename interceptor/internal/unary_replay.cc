@@ -128,7 +128,9 @@ void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
     MutexLock lock(&mu_);
     finished = std::move(in_flight_);
     // Retry once: only the first server attempt may be replayed.
-    replay = attempts_sent_ == 1 && !cancelled_ && IsServerRejection(status);
+    replay = attempts_sent_ == 1 && !cancelled_ &&
+             IsServerRejection(status,
+                               attempt->context.GetServerTrailingMetadata());
     rejected = sent_generation_;
   }
   Outcome outcome;

@@ -61,6 +61,19 @@ class FakeClock final : public Clock {
     return n;
   }
 
+  // Blocks until a timer is pending (a real condition, no sleep), e.g. until
+  // code running on another thread has scheduled its retry.
+  void AwaitTimer() {
+    absl::MutexLock lock(&mu_);
+    auto any = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& [key, t] : timers_) {
+        if (t->pending()) return true;
+      }
+      return false;
+    };
+    mu_.Await(absl::Condition(&any));
+  }
+
   // The earliest pending timer's time (InfiniteFuture if none).
   absl::Time NextTimer() {
     absl::MutexLock lock(&mu_);

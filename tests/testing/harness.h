@@ -26,6 +26,9 @@ struct HarnessOptions {
     return o;
   }();
   TokenManagerOptions manager;
+  GrpcTokenRefresherOptions refresher;
+  // Where the refresher sends refreshes; empty means the mock TokenService.
+  std::string token_service_address;
 };
 
 class Harness {
@@ -35,7 +38,11 @@ class Harness {
     manager_ = TokenManager::Create(
         servers_.authority().Login(),
         MakeGrpcTokenRefresher(
-            grpc::CreateChannel(servers_.address(), ChannelCredentials())),
+            options.token_service_address.empty()
+                ? grpc::CreateChannel(servers_.address(), ChannelCredentials())
+                : grpc::CreateChannel(options.token_service_address,
+                                      grpc::InsecureChannelCredentials()),
+            options.refresher),
         options.manager);
     channel_ = CreateAuthRefreshChannel(servers_.address(), ChannelCredentials(),
                                         manager_, options.interceptor);
@@ -83,7 +90,12 @@ class Harness {
     test::EchoReply reply;
   };
   // Starts `n` Say calls at once with the callback API and waits for all.
-  std::vector<Outcome> Storm(int n) {
+  std::vector<Outcome> Storm(int n, const std::function<void()>& in_flight = {}) {
+    return Storm(*stub_, n, in_flight);
+  }
+  // `in_flight` runs after every call has started, before waiting for them.
+  static std::vector<Outcome> Storm(test::Echo::Stub& stub, int n,
+                                    const std::function<void()>& in_flight = {}) {
     std::vector<Outcome> out(n);
     std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
     std::vector<test::EchoRequest> requests(n);
@@ -91,12 +103,13 @@ class Harness {
     for (int i = 0; i < n; ++i) {
       contexts[i] = std::make_unique<grpc::ClientContext>();
       requests[i].set_text("storm");
-      stub_->async()->Say(contexts[i].get(), &requests[i], &out[i].reply,
+      stub.async()->Say(contexts[i].get(), &requests[i], &out[i].reply,
                           [&out, &done, i](grpc::Status s) {
                             out[i].status = std::move(s);
                             done.DecrementCount();
                           });
     }
+    if (in_flight) in_flight();
     done.Wait();
     return out;
   }

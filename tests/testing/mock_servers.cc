@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/alarm.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "tests/testing/test_certs.h"
@@ -134,6 +135,14 @@ int MockTokenService::calls() {
   return calls_;
 }
 
+void MockTokenService::AwaitCalls(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return calls_ >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
+}
+
 int MockTokenService::held() {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(held_.size());
@@ -215,9 +224,29 @@ void MockEchoService::RejectAll(bool reject) {
   reject_all_ = reject;
 }
 
-void MockEchoService::AnswerWith(std::optional<grpc::Status> status) {
+void MockEchoService::AnswerWith(std::optional<grpc::Status> status,
+                                 std::string www_authenticate) {
   absl::MutexLock lock(&mu_);
   answer_ = std::move(status);
+  www_authenticate_ = std::move(www_authenticate);
+}
+
+void MockEchoService::Pause() {
+  absl::MutexLock lock(&mu_);
+  paused_ = true;
+}
+
+void MockEchoService::Resume() {
+  absl::MutexLock lock(&mu_);
+  paused_ = false;
+}
+
+void MockEchoService::AwaitPaused(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return waiting_ >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
 }
 
 int MockEchoService::hits() {
@@ -251,11 +280,21 @@ grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
     const std::string value(it->second.data(), it->second.size());
     if (absl::StartsWith(value, "Bearer ")) token = value.substr(7);
   }
+  {
+    absl::MutexLock lock(&mu_);
+    ++waiting_;
+    auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !paused_; };
+    mu_.Await(absl::Condition(&resumed));
+    --waiting_;
+  }
   const bool live = !token.empty() && authority_->Accepts(token);
   absl::MutexLock lock(&mu_);
   *hit = ++hits_;
   if (answer_) {
     ++rejected_;
+    if (!www_authenticate_.empty()) {
+      context->AddTrailingMetadata("www-authenticate", www_authenticate_);
+    }
     return *answer_;
   }
   if (reject_all_ || !live) {
@@ -340,6 +379,57 @@ grpc::Status MockEchoService::Chat(
     stream->Write(reply);
   }
   return grpc::Status::OK;
+}
+
+// --------------------------------------------------------------- unparsable
+
+class UnparsableServer::Service final : public grpc::CallbackGenericService {
+ public:
+  explicit Service(std::atomic<int>* calls) : calls_(calls) {}
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext*) override {
+    ++*calls_;
+    return new Reactor();
+  }
+
+ private:
+  // Reads the request, answers bytes that no message parses (a field with
+  // an invalid wire type), finishes OK.
+  class Reactor final : public grpc::ServerGenericBidiReactor {
+   public:
+    Reactor() { StartRead(&request_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request"));
+        return;
+      }
+      static const char kGarbage[] = "\x0f\xff\xff\xff\xff";
+      grpc::Slice slice(kGarbage, sizeof(kGarbage) - 1);
+      response_ = grpc::ByteBuffer(&slice, 1);
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    grpc::ByteBuffer request_;
+    grpc::ByteBuffer response_;
+  };
+  std::atomic<int>* calls_;
+};
+
+UnparsableServer::UnparsableServer()
+    : service_(std::make_unique<Service>(&calls_)) {
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterCallbackGenericService(service_.get());
+  server_ = builder.BuildAndStart();
+  address_ = absl::StrCat("127.0.0.1:", port);
+}
+
+UnparsableServer::~UnparsableServer() {
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_->Wait();
 }
 
 // ------------------------------------------------------------------ servers

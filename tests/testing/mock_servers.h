@@ -11,6 +11,7 @@
 #ifndef AUTHREFRESH_TESTS_TESTING_MOCK_SERVERS_H_
 #define AUTHREFRESH_TESTS_TESTING_MOCK_SERVERS_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -85,6 +86,8 @@ class MockTokenService final : public v1::TokenService::CallbackService {
   void set_latency(absl::Duration latency) ABSL_LOCKS_EXCLUDED(mu_);
 
   int calls() ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until `n` refreshes have arrived (a real condition, no sleep).
+  void AwaitCalls(int n) ABSL_LOCKS_EXCLUDED(mu_);
   int held() ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until `n` refreshes are held (a real condition, no sleep).
   void AwaitHeld(int n) ABSL_LOCKS_EXCLUDED(mu_);
@@ -121,8 +124,15 @@ class MockEchoService final : public test::Echo::Service {
 
   // Every call is rejected with UNAUTHENTICATED, whatever its token.
   void RejectAll(bool reject) ABSL_LOCKS_EXCLUDED(mu_);
-  // Every call is answered with this status (e.g. PERMISSION_DENIED).
-  void AnswerWith(std::optional<grpc::Status> status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every call is answered with this status (e.g. PERMISSION_DENIED), and
+  // with this `www-authenticate` trailer when not empty.
+  void AnswerWith(std::optional<grpc::Status> status,
+                  std::string www_authenticate = "") ABSL_LOCKS_EXCLUDED(mu_);
+  // While paused, calls wait on arrival (before their token is checked)
+  // until Resume(); AwaitPaused(n) blocks until n calls are waiting.
+  void Pause() ABSL_LOCKS_EXCLUDED(mu_);
+  void Resume() ABSL_LOCKS_EXCLUDED(mu_);
+  void AwaitPaused(int n) ABSL_LOCKS_EXCLUDED(mu_);
 
   int hits() ABSL_LOCKS_EXCLUDED(mu_);
   int rejected() ABSL_LOCKS_EXCLUDED(mu_);
@@ -156,8 +166,28 @@ class MockEchoService final : public test::Echo::Service {
   absl::Mutex mu_;
   bool reject_all_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> answer_ ABSL_GUARDED_BY(mu_);
+  std::string www_authenticate_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   int hits_ ABSL_GUARDED_BY(mu_) = 0;
   int rejected_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A server on 127.0.0.1 that answers every method, successfully, with bytes
+// that are not a valid protobuf message of any type.
+class UnparsableServer {
+ public:
+  UnparsableServer();
+  ~UnparsableServer();
+  std::string address() const { return address_; }
+  int calls() const { return calls_.load(); }
+
+ private:
+  class Service;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::atomic<int> calls_{0};
 };
 
 // Both services on 127.0.0.1:<free port>, insecure or TLS (the checked-in
