@@ -11,8 +11,6 @@ namespace authrefresh {
 namespace internal {
 namespace {
 
-thread_local bool creating_own_call = false;
-
 class PassThrough final : public grpc::experimental::Interceptor {
  public:
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
@@ -37,7 +35,7 @@ class AuthRefreshInterceptorFactory final
       grpc::experimental::ClientRpcInfo* info) override {
     // A PassThrough rather than nullptr keeps gRPC's interceptor positions
     // intact for the factories after this one.
-    if (creating_own_call) return new PassThrough();
+    if (CreatingOwnCall()) return new PassThrough();
     switch (config_->methods.Classify(info->method(), info->type())) {
       case CallHandling::kPassThrough:
         return new PassThrough();
@@ -63,18 +61,6 @@ MakeFactory(std::shared_ptr<TokenManager> manager,
 }
 
 }  // namespace
-
-bool CreatingOwnCall() { return creating_own_call; }
-
-OwnCallScope::OwnCallScope() : outer_(creating_own_call) {
-  creating_own_call = true;
-}
-
-OwnCallScope::~OwnCallScope() { creating_own_call = outer_; }
-
-void RunSoon(std::function<void()> fn) {
-  SystemClock()->Schedule(absl::InfinitePast(), std::move(fn));
-}
 
 }  // namespace internal
 

@@ -1,0 +1,45 @@
+// Fuzzes the one place that validates untrusted token responses: any bytes
+// from a token service, parsed as authrefresh.v1.TokenResponse, then
+// validated. Invariants: a token that passes is sendable as a header value,
+// expires no earlier than it was sent, and an error never shows the token.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "interceptor/internal/token_response.h"
+#include "protos/token_service.pb.h"
+
+namespace {
+
+void Check(bool ok) {
+  if (!ok) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  authrefresh::v1::TokenResponse response;
+  if (!response.ParseFromArray(data, static_cast<int>(size))) return 0;
+  const absl::Time sent = absl::FromUnixSeconds(1'700'000'000);
+  const authrefresh::Token previous{"at-previous", "rt-previous",
+                                    absl::InfiniteFuture(), "scope"};
+  absl::StatusOr<authrefresh::Token> token =
+      authrefresh::internal::TokenFromResponse(response, sent, previous);
+  if (token.ok()) {
+    Check(authrefresh::internal::CheckTokenSyntax(token->access_token, "t").ok());
+    Check(token->access_token == response.access_token());
+    Check(token->expires_at >= sent);
+    Check(!token->refresh_token.empty());
+  } else {
+    Check(token.status().code() == absl::StatusCode::kInvalidArgument);
+    const std::string message(token.status().message());
+    Check(message.rfind("malformed token response: ", 0) == 0);
+    // Long tokens never appear in errors (short ones may collide with text).
+    if (response.access_token().size() >= 12) {
+      Check(message.find(response.access_token()) == std::string::npos);
+    }
+  }
+  return 0;
+}
