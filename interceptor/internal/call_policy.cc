@@ -47,7 +47,9 @@ MethodPolicy::MethodPolicy(const std::vector<std::string>& excluded) {
 
 bool MethodPolicy::Excluded(absl::string_view method) const {
   if (methods_.contains(method)) return true;
-  const size_t slash = method.rfind('/');
+  // "/package.Service/Method": the service runs to the second slash, however
+  // malformed the rest is.
+  const size_t slash = method.find('/', 1);
   return slash != absl::string_view::npos &&
          services_.contains(method.substr(0, slash + 1));
 }
