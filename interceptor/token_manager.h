@@ -30,6 +30,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "interceptor/clock.h"
 #include "interceptor/token.h"
@@ -77,6 +78,12 @@ struct TokenManagerOptions {
   // every token: the rejection reaches the application (after the one
   // replay) and no further refresh starts until the interval has passed.
   absl::Duration min_refresh_interval = absl::Seconds(1);
+
+  // The most verbose diagnostics: one line per refresh event (started,
+  // succeeded, failed, discarded, loop protection, session expired). Tokens
+  // appear only as TokenFingerprint(). Runs on the thread of the event, never
+  // under authrefresh's locks. Unset: nothing is formatted.
+  std::function<void(absl::string_view)> debug_log;
 
   // Time and timers; null means SystemClock().
   std::shared_ptr<Clock> clock;

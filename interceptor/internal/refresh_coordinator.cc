@@ -143,35 +143,45 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
     if (rejected_generation != 0 &&
         rejected_generation == current_->generation && LoopProtectedLocked(now)) {
       wait.declined = true;
-      return wait;
-    }
-    MarkRejectedLocked(rejected_generation);
-    if (CurrentSendableLocked(now)) {
-      wait.ready = current_;
-      return wait;
-    }
-    if (!refreshing_ && !retry_scheduled_) {
-      if (now < backoff_until_) {
-        wait.ready = absl::UnavailableError(absl::StrCat(
-            "authrefresh: token refresh is backing off after repeated "
-            "failures; last error: ",
-            last_error_.message()));
+    } else {
+      MarkRejectedLocked(rejected_generation);
+      if (CurrentSendableLocked(now)) {
+        wait.ready = current_;
         return wait;
       }
-      if (current_->token.refresh_token.empty()) {
-        expired = ExpireWithoutRefreshTokenLocked();
-        wait.ready = expired;
-      } else {
-        grant = BeginRefreshLocked(now, rejected_generation != 0);
+      if (!refreshing_ && !retry_scheduled_) {
+        if (now < backoff_until_) {
+          wait.ready = absl::UnavailableError(absl::StrCat(
+              "authrefresh: token refresh is backing off after repeated "
+              "failures; last error: ",
+              last_error_.message()));
+          return wait;
+        }
+        if (current_->token.refresh_token.empty()) {
+          expired = ExpireWithoutRefreshTokenLocked();
+          wait.ready = expired;
+        } else {
+          grant = BeginRefreshLocked(now, rejected_generation != 0);
+        }
+      }
+      if (!wait.ready) {
+        wait.ticket = next_ticket_++;
+        waiters_[wait.ticket].done = std::move(done);
+        ++stats_.calls_waited;
       }
     }
-    if (!wait.ready) {
-      wait.ticket = next_ticket_++;
-      waiters_[wait.ticket].done = std::move(done);
-      ++stats_.calls_waited;
+  }
+  if (wait.declined) {
+    if (logging()) {
+      Log({absl::StrCat("loop protection: a server rejected a token that a "
+                        "rejection-driven refresh issued less than ",
+                        absl::FormatDuration(options_.min_refresh_interval),
+                        " ago; passing the rejection on, not refreshing")});
     }
+    return wait;
   }
   if (!expired.ok()) {
+    if (logging()) Log({std::string(expired.message())});
     if (options_.on_session_expired) {
       RunAppCallback([&] { options_.on_session_expired(expired); });
     }
@@ -244,13 +254,17 @@ void RefreshCoordinator::SendRefresh(Grant grant) {
     refresher = refresher_;
   }
   if (refresher == nullptr) return;  // shut down
+  if (logging()) {
+    Log({absl::StrCat("refresh started: presenting refresh token ",
+                      TokenFingerprint(grant.refresh_token))});
+  }
   std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
   refresher->Refresh(
       grant.refresh_token,
-      [weak, epoch = grant.epoch, sent_at = grant.sent_at](
-          absl::StatusOr<v1::TokenResponse> result) {
+      [weak, epoch = grant.epoch, sent_at = grant.sent_at,
+       presented = grant.refresh_token](absl::StatusOr<v1::TokenResponse> result) {
         if (auto self = weak.lock()) {
-          self->OnRefreshDone(epoch, sent_at, std::move(result));
+          self->OnRefreshDone(epoch, sent_at, presented, std::move(result));
         }
       });
 }
@@ -284,6 +298,7 @@ void RefreshCoordinator::OnRetryTimer() {
 }
 
 void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
+                                       const std::string& presented,
                                        absl::StatusOr<v1::TokenResponse> result) {
   std::vector<Waiter> release;
   absl::StatusOr<Snapshot> outcome = absl::UnknownError("unset");
@@ -292,11 +307,16 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
   std::optional<absl::Time> retry_at;
   bool stale = false;
   std::optional<Grant> follow_up;
+  std::vector<std::string> log;
   {
     MutexLock lock(&mu_);
     if (shutdown_) return;
     refreshing_ = false;
     stale = epoch != epoch_;
+    if (stale && logging()) {
+      log.push_back("refresh result discarded: SetToken replaced the token "
+                    "while the refresh was in flight");
+    }
     if (stale) {
       // Made before SetToken: its result no longer matters. Calls that still
       // need a token get a grant with the new refresh token now; starting it
@@ -319,6 +339,22 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
         refreshed = *token;
         current_from_rejection_ = refreshing_for_rejection_;
         current_since_ = clock_->Now();
+        if (logging()) {
+          log.push_back(absl::StrCat(
+              "refresh succeeded in ",
+              absl::FormatDuration(clock_->Now() - sent_at), ": access token ",
+              TokenFingerprint(token->access_token), ", expires ",
+              token->expires_at == absl::InfiniteFuture()
+                  ? std::string("never (no expires_in)")
+                  : absl::StrCat("in ", absl::FormatDuration(token->expires_at -
+                                                             clock_->Now())),
+              ", refresh token ",
+              token->refresh_token == current_->token.refresh_token
+                  ? std::string("kept")
+                  : absl::StrCat("rotated to ",
+                                 TokenFingerprint(token->refresh_token)),
+              "; releasing ", waiters_.size(), " waiting calls"));
+        }
         PublishLocked(*std::move(token), absl::OkStatus());
         outcome = current_;
         release = TakeWaitersLocked();
@@ -330,13 +366,19 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
         const std::string reason = RedactLocked(
             from_service ? absl::StrCat(absl::StatusCodeToString(token.status().code()),
                                         ": ", token.status().message())
-                         : std::string(token.status().message()));
+                         : std::string(token.status().message()),
+            presented);
         if (from_service && IsTerminalRefreshError(token.status().code())) {
           expired = absl::UnauthenticatedError(absl::StrCat(
               "authrefresh: session expired, log in again: the token service "
               "rejected the refresh token (",
               reason, ")"));
           ++stats_.sessions_expired;
+          if (logging()) {
+            log.push_back(absl::StrCat("refresh failed, terminal: ", reason,
+                                       "; session expired; failing ",
+                                       waiters_.size(), " waiting calls"));
+          }
           PublishLocked(current_->token, expired);
           outcome = expired;
           release = TakeWaitersLocked();
@@ -344,8 +386,18 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
           ++consecutive_failures_;
           ++round_failures_;
           last_error_ = absl::UnavailableError(reason);
-          const absl::Time next =
-              clock_->Now() + backoff_.DelayAfter(consecutive_failures_);
+          const absl::Duration delay = backoff_.DelayAfter(consecutive_failures_);
+          const absl::Time next = clock_->Now() + delay;
+          if (logging()) {
+            log.push_back(absl::StrCat(
+                "refresh failed, transient (", round_failures_, " of ",
+                options_.max_refresh_attempts, "): ", reason,
+                round_failures_ >= options_.max_refresh_attempts
+                    ? absl::StrCat("; failing ", waiters_.size(),
+                                   " waiting calls, backing off ",
+                                   absl::FormatDuration(delay))
+                    : absl::StrCat("; retrying in ", absl::FormatDuration(delay))));
+          }
           if (round_failures_ >= options_.max_refresh_attempts) {
             outcome = absl::UnavailableError(absl::StrCat(
                 "authrefresh: token refresh failed ", round_failures_,
@@ -362,6 +414,7 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
       }
     }
   }
+  if (!log.empty()) Log(log);
   if (stale) {
     if (follow_up) SendRefresh(std::move(*follow_up));
     return;
@@ -387,6 +440,7 @@ void RefreshCoordinator::OnWaiterDeadline(uint64_t ticket) {
     done = std::move(it->second.done);
     waiters_.erase(it);
   }
+  if (logging()) Log({"a waiting call reached its deadline"});
   done(absl::DeadlineExceededError(
       "authrefresh: deadline exceeded while waiting for a token refresh"));
 }
@@ -452,10 +506,11 @@ TokenManagerStats RefreshCoordinator::Stats() {
   return stats;
 }
 
-std::string RefreshCoordinator::RedactLocked(absl::string_view text) const {
+std::string RefreshCoordinator::RedactLocked(absl::string_view text,
+                                             const std::string& presented) const {
   std::vector<std::pair<absl::string_view, std::string>> secrets;
-  for (const std::string* s :
-       {&current_->token.access_token, &current_->token.refresh_token}) {
+  for (const std::string* s : {&current_->token.access_token,
+                               &current_->token.refresh_token, &presented}) {
     if (!s->empty()) secrets.emplace_back(*s, TokenFingerprint(*s));
   }
   std::string out(text);
@@ -463,6 +518,13 @@ std::string RefreshCoordinator::RedactLocked(absl::string_view text) const {
     absl::StrReplaceAll({{secret, fingerprint}}, &out);
   }
   return out;
+}
+
+void RefreshCoordinator::Log(const std::vector<std::string>& lines) {
+  if (!options_.debug_log) return;
+  RunAppCallback([&] {
+    for (const std::string& line : lines) options_.debug_log(line);
+  });
 }
 
 void RefreshCoordinator::RunAppCallback(const std::function<void()>& fn) {

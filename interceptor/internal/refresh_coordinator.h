@@ -144,11 +144,15 @@ class RefreshCoordinator
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Schedules OnRetryTimer at `when`. Called without the lock.
   void ScheduleRetry(absl::Time when) ABSL_LOCKS_EXCLUDED(mu_);
+  // Emits debug_log lines (if set). Called without the lock.
+  void Log(const std::vector<std::string>& lines) ABSL_LOCKS_EXCLUDED(mu_);
+  bool logging() const { return static_cast<bool>(options_.debug_log); }
   // Runs an application callback unless shut down; Shutdown waits for it.
   void RunAppCallback(const std::function<void()>& fn) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the grant. Called without the lock.
   void SendRefresh(Grant grant) ABSL_LOCKS_EXCLUDED(mu_);
   void OnRefreshDone(uint64_t epoch, absl::Time sent_at,
+                     const std::string& presented,
                      absl::StatusOr<v1::TokenResponse> result)
       ABSL_LOCKS_EXCLUDED(mu_);
   void OnRetryTimer() ABSL_LOCKS_EXCLUDED(mu_);
@@ -157,9 +161,11 @@ class RefreshCoordinator
   // Calls each waiter with `result`, cancelling its deadline timer first.
   static void Complete(std::vector<Waiter> waiters,
                        const absl::StatusOr<Snapshot>& result);
-  // Replaces every occurrence of the current tokens in `text` with their
-  // fingerprints: token services sometimes echo what they were sent.
-  std::string RedactLocked(absl::string_view text) const
+  // Replaces every occurrence of the current tokens and of `presented` (the
+  // refresh token a grant sent) in `text` with their fingerprints: token
+  // services sometimes echo what they were sent.
+  std::string RedactLocked(absl::string_view text,
+                           const std::string& presented) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint64_t id_;  // distinguishes coordinators in the per-thread cache

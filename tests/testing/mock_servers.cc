@@ -16,11 +16,29 @@ namespace testing {
 
 // ---------------------------------------------------------------- authority
 
+std::string TokenAuthority::SuffixLocked() {
+  random_ = random_ * 6364136223846793005ull + 1442695040888963407ull;
+  return absl::StrCat(absl::Hex(random_ >> 16, absl::kZeroPad12));
+}
+
 std::string TokenAuthority::IssueAccessLocked(absl::Time* expires_at) {
-  std::string token = absl::StrCat("at-", ++next_);
+  std::string token = absl::StrCat("at-", ++next_, "-", SuffixLocked());
   *expires_at = absl::Now() + access_ttl_;
   access_[token] = *expires_at;
+  issued_.push_back(token);
   return token;
+}
+
+std::string TokenAuthority::NewRefreshTokenLocked(int family) {
+  std::string token = absl::StrCat("rt-", family, "-", ++next_, "-", SuffixLocked());
+  refresh_[token] = RefreshState{family};
+  issued_.push_back(token);
+  return token;
+}
+
+std::vector<std::string> TokenAuthority::AllIssued() {
+  absl::MutexLock lock(&mu_);
+  return issued_;
 }
 
 Token TokenAuthority::Login() {
@@ -28,8 +46,7 @@ Token TokenAuthority::Login() {
   Token t;
   t.access_token = IssueAccessLocked(&t.expires_at);
   const int family = ++next_;
-  t.refresh_token = absl::StrCat("rt-", family, "-", ++next_);
-  refresh_[t.refresh_token] = RefreshState{family};
+  t.refresh_token = NewRefreshTokenLocked(family);
   family_revoked_[family] = false;
   return t;
 }
@@ -82,9 +99,8 @@ grpc::Status TokenAuthority::Grant(const std::string& refresh_token,
   out->set_access_token(IssueAccessLocked(&expires_at));
   out->set_token_type("Bearer");
   out->set_expires_in(absl::ToInt64Seconds(access_ttl_));
-  std::string rotated = absl::StrCat("rt-", state.family, "-", ++next_);
-  refresh_[rotated] = RefreshState{state.family};
-  out->set_refresh_token(std::move(rotated));
+  const int family = state.family;
+  out->set_refresh_token(NewRefreshTokenLocked(family));
   return grpc::Status::OK;
 }
 

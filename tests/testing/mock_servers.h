@@ -52,6 +52,8 @@ class TokenAuthority {
 
   int reuse_detected() ABSL_LOCKS_EXCLUDED(mu_);
   int grants() ABSL_LOCKS_EXCLUDED(mu_);
+  // Every access and refresh token issued so far.
+  std::vector<std::string> AllIssued() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct RefreshState {
@@ -60,10 +62,16 @@ class TokenAuthority {
   };
   std::string IssueAccessLocked(absl::Time* expires_at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewRefreshTokenLocked(int family) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A distinctive suffix, so that tests searching output for tokens cannot
+  // match unrelated text.
+  std::string SuffixLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   absl::Duration access_ttl_ ABSL_GUARDED_BY(mu_);
   int next_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t random_ ABSL_GUARDED_BY(mu_) = 0x9e3779b97f4a7c15ull;
+  std::vector<std::string> issued_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> access_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, RefreshState> refresh_ ABSL_GUARDED_BY(mu_);
   std::map<int, bool> family_revoked_ ABSL_GUARDED_BY(mu_);
