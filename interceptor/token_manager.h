@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -42,6 +43,25 @@ namespace internal {
 class RefreshCoordinator;
 }  // namespace internal
 
+// What happened, for metrics and tracing (TokenManagerOptions::on_event).
+struct TokenEvent {
+  enum class Kind {
+    kRefreshStarted,    // token_fingerprint: the refresh token presented
+    kRefreshSucceeded,  // duration; token_fingerprint: the new access token
+    kRefreshFailed,     // duration; reason; terminal
+    kCallReplayed,      // a rejected call was sent again with a newer token
+    kSessionExpired,    // reason
+  };
+  Kind kind;
+  // Whether the refresh was proactive (inside the margin, nobody waiting).
+  bool proactive = false;
+  bool terminal = false;
+  absl::Duration duration = absl::ZeroDuration();
+  absl::Status reason;
+  // TokenFingerprint() of the token concerned; never the token itself.
+  std::string token_fingerprint;
+};
+
 struct TokenManagerOptions {
   // Called once per terminal refresh failure (the refresh token is dead: the
   // user must log in again), before the waiting calls are failed, so a call
@@ -54,6 +74,15 @@ struct TokenManagerOptions {
   // released, so the application can persist a rotated refresh token. Runs on
   // the thread that completed the refresh; keep it short.
   std::function<void(const Token&)> on_tokens_refreshed;
+
+  // Proactive refresh: once a token is within this margin of expires_at, the
+  // next call starts one background refresh and goes out with the still-valid
+  // token; no call waits for it. The margin is the smaller of
+  // `refresh_margin` and `refresh_margin_fraction` of the token's lifetime
+  // (from when it was obtained), so a 2-minute token refreshes 30 s early.
+  // Past expires_at, calls wait for the refresh instead.
+  absl::Duration refresh_margin = absl::Seconds(60);
+  double refresh_margin_fraction = 0.25;
 
   // Transient failures are retried with jittered exponential backoff, as gRPC
   // core's token fetcher does: attempt n waits
@@ -78,6 +107,10 @@ struct TokenManagerOptions {
   // every token: the rejection reaches the application (after the one
   // replay) and no further refresh starts until the interval has passed.
   absl::Duration min_refresh_interval = absl::Seconds(1);
+
+  // Called for each TokenEvent, on the thread of the event, never under
+  // authrefresh's locks. Keep it short (count, trace, log).
+  std::function<void(const TokenEvent&)> on_event;
 
   // The most verbose diagnostics: one line per refresh event (started,
   // succeeded, failed, discarded, loop protection, session expired). Tokens

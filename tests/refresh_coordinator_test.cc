@@ -529,6 +529,87 @@ TEST_F(CoordinatorTest, RejectionAfterAnExpiryRefreshIsNotLoopProtected) {
   EXPECT_EQ(refresher_->calls(), 2);
 }
 
+TEST_F(CoordinatorTest, ProactiveRefreshStartsInsideTheMarginWithoutWaiting) {
+  // A 2-minute token: the margin is min(60 s, 25% of 120 s) = 30 s.
+  Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(120), ""});
+  clock_->Advance(absl::Seconds(89));
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 0);
+  clock_->Advance(absl::Seconds(1));  // 30 s before expiry
+  EXPECT_TRUE(core().Sendable(core().Current()));  // still sent, no waiting
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 1);  // one background refresh
+  EXPECT_EQ(manager_->Stats().calls_waited, 0u);
+  refresher_->Complete(Bearer("at-1", "rt-1", 3600));
+  EXPECT_EQ(core().Current().authorization, "Bearer at-1");
+  // A 1-hour token: the margin is the full 60 s.
+  clock_->Advance(absl::Seconds(3600 - 61));
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 1);
+  clock_->Advance(absl::Seconds(1));
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 2);
+}
+
+TEST_F(CoordinatorTest, ValidTokenKeepsBeingSentWhileAProactiveRefreshBacksOff) {
+  Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(600), ""});
+  clock_->Advance(absl::Seconds(545));  // inside the 60 s margin
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    refresher_->Complete(absl::UnavailableError("down"));
+    EXPECT_TRUE(core().Sendable(core().Current()));  // never waits
+    if (attempt < 3) clock_->AdvanceTo(clock_->NextTimer());
+  }
+  EXPECT_EQ(refresher_->calls(), 3);
+  EXPECT_EQ(manager_->Stats().calls_waited, 0u);
+  // Backing off 2.56 s: calls still go out, no refresh is attempted.
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 3);
+  clock_->Advance(absl::Seconds(2.56));
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 4);
+  refresher_->Complete(Bearer("at-1", "rt-1", 600));
+  EXPECT_EQ(core().Current().authorization, "Bearer at-1");
+}
+
+TEST_F(CoordinatorTest, EventsReportEachStepWithDurationsAndFingerprintsOnly) {
+  auto events = std::make_shared<std::vector<TokenEvent>>();
+  TokenManagerOptions options;
+  options.on_event = [events](const TokenEvent& e) { events->push_back(e); };
+  options.on_session_expired = [](const absl::Status&) {};
+  Make(Valid("at-0", "rt-0"), options);
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  clock_->Advance(absl::Milliseconds(250));
+  refresher_->Complete(absl::UnavailableError("down"));
+  clock_->AdvanceTo(clock_->NextTimer());
+  clock_->Advance(absl::Milliseconds(40));
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  core().CountReplay();
+  clock_->Advance(absl::Seconds(5));
+  r.Take(core().Await(2, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(absl::UnauthenticatedError("invalid_grant: rt-1 revoked"));
+
+  using K = TokenEvent::Kind;
+  std::vector<K> kinds;
+  for (const TokenEvent& e : *events) kinds.push_back(e.kind);
+  EXPECT_THAT(kinds, ::testing::ElementsAre(
+                         K::kRefreshStarted, K::kRefreshFailed, K::kRefreshStarted,
+                         K::kRefreshSucceeded, K::kCallReplayed, K::kRefreshStarted,
+                         K::kRefreshFailed, K::kSessionExpired));
+  const auto& ev = *events;
+  EXPECT_EQ(ev[0].token_fingerprint, TokenFingerprint("rt-0"));
+  EXPECT_EQ(ev[1].duration, absl::Milliseconds(250));
+  EXPECT_THAT(ev[1].reason, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("down")));
+  EXPECT_FALSE(ev[1].terminal);
+  EXPECT_EQ(ev[3].duration, absl::Milliseconds(40));
+  EXPECT_EQ(ev[3].token_fingerprint, TokenFingerprint("at-1"));
+  EXPECT_TRUE(ev[6].terminal);
+  EXPECT_THAT(std::string(ev[6].reason.message()), Not(HasSubstr("rt-1")));
+  EXPECT_THAT(ev[7].reason, StatusIs(absl::StatusCode::kUnauthenticated,
+                                     HasSubstr("session expired")));
+}
+
 TEST(Fingerprint, IsShortStableAndNotAPrefix) {
   const std::string secret = "eyJhbGciOiJSUzI1NiJ9.payload.signature";
   const std::string fp = TokenFingerprint(secret);

@@ -1,5 +1,6 @@
 #include "interceptor/internal/refresh_coordinator.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -36,7 +37,8 @@ std::shared_ptr<RefreshCoordinator> RefreshCoordinator::Create(
   std::shared_ptr<RefreshCoordinator> c(new RefreshCoordinator(
       std::move(refresher), std::move(options), std::move(clock)));
   MutexLock lock(&c->mu_);
-  c->PublishLocked(Sanitized(std::move(initial)), absl::OkStatus());
+  c->PublishLocked(Sanitized(std::move(initial)), absl::OkStatus(),
+                   c->clock_->Now());
   return c;
 }
 
@@ -51,8 +53,16 @@ RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher
 
 RefreshCoordinator::~RefreshCoordinator() { Shutdown(); }
 
-void RefreshCoordinator::PublishLocked(Token token, absl::Status session_expired) {
+void RefreshCoordinator::PublishLocked(Token token, absl::Status session_expired,
+                                       absl::Time obtained) {
   auto s = std::make_shared<TokenSnapshot>();
+  if (token.expires_at != absl::InfiniteFuture()) {
+    const absl::Duration lifetime =
+        std::max(absl::ZeroDuration(), token.expires_at - obtained);
+    s->refresh_after =
+        token.expires_at - std::min(options_.refresh_margin,
+                                    lifetime * options_.refresh_margin_fraction);
+  }
   s->generation = current_ ? current_->generation + 1 : 1;
   if (!token.access_token.empty()) {
     s->authorization = absl::StrCat("Bearer ", token.access_token);
@@ -81,9 +91,41 @@ const TokenSnapshot& RefreshCoordinator::Current() {
 }
 
 bool RefreshCoordinator::Sendable(const TokenSnapshot& s) {
-  return s.session_expired.ok() && !s.authorization.empty() &&
-         s.generation > rejected_generation_.load(std::memory_order_acquire) &&
-         clock_->Now() < s.token.expires_at;
+  if (!s.session_expired.ok() || s.authorization.empty() ||
+      s.generation <= rejected_generation_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  const absl::Time now = clock_->Now();
+  if (now >= s.token.expires_at) return false;
+  if (now >= s.refresh_after &&
+      early_refresh_generation_.load(std::memory_order_relaxed) != s.generation) {
+    RefreshEarly(s.generation);
+  }
+  return true;
+}
+
+void RefreshCoordinator::RefreshEarly(uint64_t generation) {
+  std::optional<Grant> grant;
+  {
+    MutexLock lock(&mu_);
+    if (shutdown_ || current_->generation != generation) return;
+    const absl::Time now = clock_->Now();
+    if (refreshing_ || retry_scheduled_ || now < backoff_until_ ||
+        current_->token.refresh_token.empty() || !current_->session_expired.ok()) {
+      // Let a later call try again once the backoff is over.
+      if (refreshing_ || retry_scheduled_ || current_->token.refresh_token.empty()) {
+        early_refresh_generation_.store(generation, std::memory_order_relaxed);
+      }
+      return;
+    }
+    early_refresh_generation_.store(generation, std::memory_order_relaxed);
+    grant = BeginRefreshLocked(now, /*for_rejection=*/false);
+    grant->proactive = true;
+  }
+  if (logging()) {
+    Log({"proactive refresh: the token is inside its refresh margin"});
+  }
+  SendRefresh(std::move(*grant));
 }
 
 void RefreshCoordinator::MarkRejectedLocked(uint64_t generation) {
@@ -118,7 +160,7 @@ absl::Status RefreshCoordinator::ExpireWithoutRefreshTokenLocked() {
       "authrefresh: session expired, log in again: the access token was "
       "rejected or has expired, and there is no refresh token");
   ++stats_.sessions_expired;
-  PublishLocked(current_->token, expired);
+  PublishLocked(current_->token, expired, clock_->Now());
   return expired;
 }
 
@@ -182,6 +224,11 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
   }
   if (!expired.ok()) {
     if (logging()) Log({std::string(expired.message())});
+    if (eventing()) {
+      TokenEvent e{TokenEvent::Kind::kSessionExpired};
+      e.reason = expired;
+      Emit({e});
+    }
     if (options_.on_session_expired) {
       RunAppCallback([&] { options_.on_session_expired(expired); });
     }
@@ -255,16 +302,25 @@ void RefreshCoordinator::SendRefresh(Grant grant) {
   }
   if (refresher == nullptr) return;  // shut down
   if (logging()) {
-    Log({absl::StrCat("refresh started: presenting refresh token ",
+    Log({absl::StrCat(grant.proactive ? "proactive " : "",
+                      "refresh started: presenting refresh token ",
                       TokenFingerprint(grant.refresh_token))});
+  }
+  if (eventing()) {
+    TokenEvent e{TokenEvent::Kind::kRefreshStarted};
+    e.proactive = grant.proactive;
+    e.token_fingerprint = TokenFingerprint(grant.refresh_token);
+    Emit({e});
   }
   std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
   refresher->Refresh(
       grant.refresh_token,
       [weak, epoch = grant.epoch, sent_at = grant.sent_at,
-       presented = grant.refresh_token](absl::StatusOr<v1::TokenResponse> result) {
+       proactive = grant.proactive, presented = grant.refresh_token](
+          absl::StatusOr<v1::TokenResponse> result) {
         if (auto self = weak.lock()) {
-          self->OnRefreshDone(epoch, sent_at, presented, std::move(result));
+          self->OnRefreshDone(epoch, sent_at, proactive, presented,
+                              std::move(result));
         }
       });
 }
@@ -298,6 +354,7 @@ void RefreshCoordinator::OnRetryTimer() {
 }
 
 void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
+                                       bool proactive,
                                        const std::string& presented,
                                        absl::StatusOr<v1::TokenResponse> result) {
   std::vector<Waiter> release;
@@ -308,6 +365,7 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
   bool stale = false;
   std::optional<Grant> follow_up;
   std::vector<std::string> log;
+  std::vector<TokenEvent> events;
   {
     MutexLock lock(&mu_);
     if (shutdown_) return;
@@ -355,7 +413,14 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
                                  TokenFingerprint(token->refresh_token)),
               "; releasing ", waiters_.size(), " waiting calls"));
         }
-        PublishLocked(*std::move(token), absl::OkStatus());
+        if (eventing()) {
+          TokenEvent e{TokenEvent::Kind::kRefreshSucceeded};
+          e.proactive = proactive;
+          e.duration = clock_->Now() - sent_at;
+          e.token_fingerprint = TokenFingerprint(token->access_token);
+          events.push_back(std::move(e));
+        }
+        PublishLocked(*std::move(token), absl::OkStatus(), sent_at);
         outcome = current_;
         release = TakeWaitersLocked();
       } else {
@@ -363,23 +428,38 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
         // Refresher errors carry the token service's code; a malformed
         // response is our own INVALID_ARGUMENT and is transient.
         const bool from_service = !result.ok();
+        const bool terminal =
+            from_service && IsTerminalRefreshError(token.status().code());
         const std::string reason = RedactLocked(
             from_service ? absl::StrCat(absl::StatusCodeToString(token.status().code()),
                                         ": ", token.status().message())
                          : std::string(token.status().message()),
             presented);
-        if (from_service && IsTerminalRefreshError(token.status().code())) {
+        if (eventing()) {
+          TokenEvent e{TokenEvent::Kind::kRefreshFailed};
+          e.proactive = proactive;
+          e.terminal = terminal;
+          e.duration = clock_->Now() - sent_at;
+          e.reason = absl::Status(token.status().code(), reason);
+          events.push_back(e);
+        }
+        if (terminal) {
           expired = absl::UnauthenticatedError(absl::StrCat(
               "authrefresh: session expired, log in again: the token service "
               "rejected the refresh token (",
               reason, ")"));
           ++stats_.sessions_expired;
+          if (eventing()) {
+            TokenEvent e{TokenEvent::Kind::kSessionExpired};
+            e.reason = expired;
+            events.push_back(std::move(e));
+          }
           if (logging()) {
             log.push_back(absl::StrCat("refresh failed, terminal: ", reason,
                                        "; session expired; failing ",
                                        waiters_.size(), " waiting calls"));
           }
-          PublishLocked(current_->token, expired);
+          PublishLocked(current_->token, expired, clock_->Now());
           outcome = expired;
           release = TakeWaitersLocked();
         } else {
@@ -404,6 +484,8 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
                 " times in a row; last error: ", reason));
             round_failures_ = 0;
             backoff_until_ = next;
+            // After the backoff, a call inside the margin may try again.
+            early_refresh_generation_.store(0, std::memory_order_relaxed);
             release = TakeWaitersLocked();
           } else {
             retry_scheduled_ = true;
@@ -415,6 +497,7 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
     }
   }
   if (!log.empty()) Log(log);
+  if (!events.empty()) Emit(events);
   if (stale) {
     if (follow_up) SendRefresh(std::move(*follow_up));
     return;
@@ -477,7 +560,7 @@ void RefreshCoordinator::SetToken(Token token) {
     backoff_until_ = absl::InfinitePast();
     last_error_ = absl::OkStatus();
     current_from_rejection_ = false;
-    PublishLocked(Sanitized(std::move(token)), absl::OkStatus());
+    PublishLocked(Sanitized(std::move(token)), absl::OkStatus(), clock_->Now());
     fresh = current_;
     if (CurrentSendableLocked(clock_->Now())) {
       release = TakeWaitersLocked();
@@ -518,6 +601,18 @@ std::string RefreshCoordinator::RedactLocked(absl::string_view text,
     absl::StrReplaceAll({{secret, fingerprint}}, &out);
   }
   return out;
+}
+
+void RefreshCoordinator::CountReplay() {
+  calls_replayed_.fetch_add(1, std::memory_order_relaxed);
+  if (eventing()) Emit({TokenEvent{TokenEvent::Kind::kCallReplayed}});
+}
+
+void RefreshCoordinator::Emit(const std::vector<TokenEvent>& events) {
+  if (!options_.on_event) return;
+  RunAppCallback([&] {
+    for (const TokenEvent& e : events) options_.on_event(e);
+  });
 }
 
 void RefreshCoordinator::Log(const std::vector<std::string>& lines) {

@@ -45,6 +45,8 @@ struct TokenSnapshot {
   std::string authorization;
   // Set while the session is expired: calls fail at once with it.
   absl::Status session_expired;
+  // From this time on, a call starts a background (proactive) refresh.
+  absl::Time refresh_after = absl::InfiniteFuture();
 };
 
 class RefreshCoordinator
@@ -76,7 +78,8 @@ class RefreshCoordinator
   const TokenSnapshot& Current();
 
   // Whether `s` may be sent now: not expired, not rejected by a server
-  // already, not a dead session.
+  // already, not a dead session. Inside the proactive-refresh margin it also
+  // starts the background refresh (once), without waiting for it.
   bool Sendable(const TokenSnapshot& s);
 
   // Asks for a sendable token newer than `rejected_generation` (0: any
@@ -102,7 +105,7 @@ class RefreshCoordinator
   void SetToken(Token token);
   Token CurrentToken();
   TokenManagerStats Stats();
-  void CountReplay() { calls_replayed_.fetch_add(1, std::memory_order_relaxed); }
+  void CountReplay();
 
   // Ends everything: waiters fail with UNAVAILABLE, the refresher is
   // destroyed (cancelling its grant), timers are cancelled. Returns after
@@ -122,13 +125,18 @@ class RefreshCoordinator
                      TokenManagerOptions options, std::shared_ptr<Clock> clock);
 
   // Publishes `token` as a new generation (with `session_expired`).
-  void PublishLocked(Token token, absl::Status session_expired)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `obtained` is when the token was requested (for the proactive margin).
+  void PublishLocked(Token token, absl::Status session_expired,
+                     absl::Time obtained) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the proactive refresh for `generation` if it is still current and
+  // nothing else is refreshing or backing off.
+  void RefreshEarly(uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
   // What SendRefresh needs; set by BeginRefreshLocked.
   struct Grant {
     std::string refresh_token;
     uint64_t epoch = 0;
     absl::Time sent_at;
+    bool proactive = false;
   };
   // Marks a refresh in flight.
   Grant BeginRefreshLocked(absl::Time now, bool for_rejection)
@@ -144,6 +152,9 @@ class RefreshCoordinator
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Schedules OnRetryTimer at `when`. Called without the lock.
   void ScheduleRetry(absl::Time when) ABSL_LOCKS_EXCLUDED(mu_);
+  // Emits events (if on_event is set). Called without the lock.
+  void Emit(const std::vector<TokenEvent>& events) ABSL_LOCKS_EXCLUDED(mu_);
+  bool eventing() const { return static_cast<bool>(options_.on_event); }
   // Emits debug_log lines (if set). Called without the lock.
   void Log(const std::vector<std::string>& lines) ABSL_LOCKS_EXCLUDED(mu_);
   bool logging() const { return static_cast<bool>(options_.debug_log); }
@@ -151,7 +162,7 @@ class RefreshCoordinator
   void RunAppCallback(const std::function<void()>& fn) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the grant. Called without the lock.
   void SendRefresh(Grant grant) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnRefreshDone(uint64_t epoch, absl::Time sent_at,
+  void OnRefreshDone(uint64_t epoch, absl::Time sent_at, bool proactive,
                      const std::string& presented,
                      absl::StatusOr<v1::TokenResponse> result)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -179,6 +190,9 @@ class RefreshCoordinator
   // The newest generation a server has rejected: no new call sends it.
   // Written under mu_, read lock-free by Sendable().
   std::atomic<uint64_t> rejected_generation_{0};
+  // The generation whose proactive refresh was already attempted, so the
+  // fast path takes the lock once per token, not once per call.
+  std::atomic<uint64_t> early_refresh_generation_{0};
 
   mutable Mutex mu_;
   absl::CondVar callbacks_done_;
