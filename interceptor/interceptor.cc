@@ -26,7 +26,8 @@ class AuthRefreshInterceptorFactory final
                                 TransportPolicy transport)
       : manager_(std::move(manager)),
         config_(std::make_shared<InterceptorConfig>(
-            manager_->coordinator(), options.excluded_methods, transport)) {}
+            manager_->coordinator(), options.excluded_methods, transport,
+            options.is_rejection)) {}
 
   // The channel owns its factories: calls still waiting must not replay on it.
   ~AuthRefreshInterceptorFactory() override { config_->channel.MarkGone(); }
@@ -63,6 +64,16 @@ MakeFactory(std::shared_ptr<TokenManager> manager,
 }  // namespace
 
 }  // namespace internal
+
+bool IsTokenRejection(const grpc::Status& status,
+                      const std::multimap<grpc::string_ref, grpc::string_ref>&
+                          trailing_metadata) {
+  return internal::IsServerRejection(status, trailing_metadata);
+}
+
+void SkipTokenRefresh(grpc::ClientContext* context) {
+  context->AddMetadata(internal::kSkipRefreshKey, "1");
+}
 
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
 MakeAuthRefreshInterceptorFactory(std::shared_ptr<TokenManager> manager,

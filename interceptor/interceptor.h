@@ -20,11 +20,14 @@
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/support/client_interceptor.h"
@@ -43,7 +46,29 @@ struct InterceptorOptions {
   // method name, "/package.Service/Method", or a whole service,
   // "/package.Service/*". authrefresh.v1.TokenService is always excluded.
   std::vector<std::string> excluded_methods;
+
+  // Which server answers mean "this token is no longer good" (refresh, and
+  // replay a unary call once). Null means IsTokenRejection(). UNAUTHENTICATED
+  // statuses that gRPC's client makes itself never count, whatever this says.
+  std::function<bool(const grpc::Status& status,
+                     const std::multimap<grpc::string_ref, grpc::string_ref>&
+                         trailing_metadata)>
+      is_rejection;
 };
+
+// The default rejection policy: UNAUTHENTICATED from the server, unless its
+// `www-authenticate` Bearer challenge says error="insufficient_scope"
+// (RFC 6750 section 3.1: a new token with the same scope would not help);
+// error="invalid_token", or no challenge, is a rejection.
+bool IsTokenRejection(
+    const grpc::Status& status,
+    const std::multimap<grpc::string_ref, grpc::string_ref>& trailing_metadata);
+
+// Marks one call so that authrefresh attaches the current token but neither
+// waits for, nor starts, a refresh and never replays it: the server's answer
+// reaches the application as it is. Call before starting the call. The mark
+// is metadata that authrefresh removes before the call leaves the process.
+void SkipTokenRefresh(grpc::ClientContext* context);
 
 // The interceptor, for channels built with
 // grpc::experimental::CreateCustomChannelWithInterceptors(). Put it first in

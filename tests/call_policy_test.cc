@@ -224,6 +224,49 @@ TEST(Transport, ClientGeneratedUnauthenticatedNeverStartsARefresh) {
   EXPECT_EQ(h.manager()->Stats().calls_replayed, 0u);
 }
 
+TEST(Policy, SkipTokenRefreshPassesTheRejectionOnAndNeverSendsTheMark) {
+  Harness h;
+  h.authority().RevokeAccessTokens();
+  {
+    grpc::ClientContext ctx;
+    SkipTokenRefresh(&ctx);
+    test::EchoReply reply;
+    EXPECT_THAT(h.stub().Say(&ctx, test::EchoRequest(), &reply),
+                StatusIs(absl::StatusCode::kUnauthenticated, "invalid_token"));
+  }
+  {
+    grpc::ClientContext ctx;
+    SkipTokenRefresh(&ctx);
+    auto reader = h.stub().Listen(&ctx, test::EchoRequest());
+    test::EchoReply reply;
+    EXPECT_FALSE(reader->Read(&reply));
+    EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kUnauthenticated));
+  }
+  EXPECT_EQ(h.echo().hits(), 2);  // no replay
+  EXPECT_EQ(h.tokens().calls(), 0);  // no refresh
+  EXPECT_EQ(h.echo().leaked_markers(), 0);
+  // Unmarked calls on the same channel still refresh and replay.
+  EXPECT_THAT(h.Say("unmarked"), IsOk());
+  EXPECT_EQ(h.tokens().calls(), 1);
+}
+
+TEST(Policy, RejectionPredicateDecidesWhatRefreshes) {
+  HarnessOptions options;
+  options.interceptor.is_rejection = [](const grpc::Status& s, const auto&) {
+    return s.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+  };
+  Harness h(options);
+  h.echo().AnswerWith(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "stale grants"));
+  EXPECT_THAT(h.Say("x"), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(h.echo().hits(), 2);  // replayed once
+  EXPECT_EQ(h.tokens().calls(), 1);
+  h.echo().AnswerWith(std::nullopt);
+  h.authority().RevokeAccessTokens();
+  // UNAUTHENTICATED is no longer a rejection for this channel.
+  EXPECT_THAT(h.Say("y"), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(h.tokens().calls(), 1);
+}
+
 TEST(Streams, ServerStreamCarriesTheToken) {
   Harness h;
   grpc::ClientContext ctx;

@@ -31,7 +31,16 @@ void AttachToken::Intercept(InterceptorBatchMethods* m) {
   m->Proceed();
 }
 
+bool AttachToken::TakeSkipMark(InterceptorBatchMethods* m) {
+  auto* metadata = m->GetSendInitialMetadata();
+  auto it = metadata->find(kSkipRefreshKey);
+  if (it == metadata->end()) return false;
+  metadata->erase(kSkipRefreshKey);
+  return true;
+}
+
 void AttachToken::OnSendInitialMetadata(InterceptorBatchMethods* m) {
+  skip_refresh_ = TakeSkipMark(m);
   if (config_->transport != TransportPolicy::kTrusted) {
     // gRPC itself then refuses an insecure channel before sending anything.
     grpc::ClientContext* ctx = info_->client_context();
@@ -44,10 +53,15 @@ void AttachToken::OnSendInitialMetadata(InterceptorBatchMethods* m) {
   }
   RefreshCoordinator& coordinator = *config_->coordinator;
   const TokenSnapshot& current = coordinator.Current();
-  if (coordinator.Sendable(current)) {
+  if (coordinator.Sendable(current) ||
+      (skip_refresh_ && !current.authorization.empty())) {
     m->GetSendInitialMetadata()->emplace("authorization", current.authorization);
     sent_generation_ = current.generation;
     attached_ = true;
+    m->Proceed();
+    return;
+  }
+  if (skip_refresh_) {  // no token to send, and the call must not wait
     m->Proceed();
     return;
   }
@@ -134,7 +148,8 @@ void AttachToken::OnStatus(grpc::Status* status,
   if (status->error_code() != grpc::StatusCode::UNAUTHENTICATED) return;
   if (gated_ && IsInsecureTransportRefusal(*status)) {
     *status = InsecureTransportStatus();
-  } else if (attached_ && IsServerRejection(*status, trailing_metadata)) {
+  } else if (attached_ && !skip_refresh_ &&
+             config_->IsRejection(*status, trailing_metadata)) {
     config_->coordinator->NoteRejection(sent_generation_);
   }
 }

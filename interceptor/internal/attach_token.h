@@ -20,6 +20,10 @@ class AttachToken final : public grpc::experimental::Interceptor {
  public:
   AttachToken(std::shared_ptr<const InterceptorConfig> config,
               grpc::experimental::ClientRpcInfo* info);
+
+  // Whether the first batch's metadata carries the SkipTokenRefresh() mark;
+  // removes it.
+  static bool TakeSkipMark(grpc::experimental::InterceptorBatchMethods* m);
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override;
 
  private:
@@ -37,6 +41,7 @@ class AttachToken final : public grpc::experimental::Interceptor {
   uint64_t sent_generation_ = 0;
   bool attached_ = false;
   bool gated_ = false;
+  bool skip_refresh_ = false;  // SkipTokenRefresh(): no wait, no refresh
   grpc::Status failure_;  // replaces the call's status when set
   bool failed_ = false;
 

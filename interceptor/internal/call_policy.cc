@@ -110,13 +110,16 @@ std::string BearerChallengeError(absl::string_view challenge) {
   return "";
 }
 
+bool IsClientGenerated(const grpc::Status& status) {
+  const std::string& m = status.error_message();
+  return status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+         (m == kInsecureChannelMessage || absl::StartsWith(m, kHostMismatchMessage));
+}
+
 bool IsServerRejection(const grpc::Status& status,
                        const ServerMetadata& trailing_metadata) {
   if (status.error_code() != grpc::StatusCode::UNAUTHENTICATED) return false;
-  const std::string& m = status.error_message();
-  if (m == kInsecureChannelMessage || absl::StartsWith(m, kHostMismatchMessage)) {
-    return false;
-  }
+  if (IsClientGenerated(status)) return false;
   auto [begin, end] = trailing_metadata.equal_range("www-authenticate");
   for (auto it = begin; it != end; ++it) {
     if (BearerChallengeError(absl::string_view(it->second.data(),

@@ -65,6 +65,13 @@ bool IsServerRejection(const grpc::Status& status,
 // (RFC 6750 section 3), or empty. Tolerates quoting and case in the scheme.
 std::string BearerChallengeError(absl::string_view challenge);
 
+// True for the UNAUTHENTICATED statuses gRPC's client makes itself (call
+// credentials refused on an insecure channel, SSL host mismatch).
+bool IsClientGenerated(const grpc::Status& status);
+
+// The metadata key SkipTokenRefresh() sets; stripped before sending.
+inline constexpr char kSkipRefreshKey[] = "authrefresh-skip-refresh";
+
 // True if gRPC refused to send call credentials because the channel is not
 // secure (the status authrefresh's security gate produces).
 bool IsInsecureTransportRefusal(const grpc::Status& status);

@@ -43,15 +43,31 @@ class ChannelLife {
   bool alive_ ABSL_GUARDED_BY(mu_) = true;
 };
 
+using RejectionPolicy =
+    std::function<bool(const grpc::Status&, const ServerMetadata&)>;
+
 struct InterceptorConfig {
   InterceptorConfig(std::shared_ptr<RefreshCoordinator> c,
-                    const std::vector<std::string>& excluded,
-                    TransportPolicy t)
-      : coordinator(std::move(c)), methods(excluded), transport(t) {}
+                    const std::vector<std::string>& excluded, TransportPolicy t,
+                    RejectionPolicy rejection)
+      : coordinator(std::move(c)),
+        methods(excluded),
+        transport(t),
+        is_rejection(std::move(rejection)) {}
+
+  // The one place a call's outcome is judged: a server's rejection of the
+  // token that a refresh can fix.
+  bool IsRejection(const grpc::Status& status,
+                   const ServerMetadata& trailing_metadata) const {
+    if (status.ok() || IsClientGenerated(status)) return false;
+    return is_rejection ? is_rejection(status, trailing_metadata)
+                        : IsServerRejection(status, trailing_metadata);
+  }
 
   const std::shared_ptr<RefreshCoordinator> coordinator;
   const MethodPolicy methods;
   const TransportPolicy transport;
+  const RejectionPolicy is_rejection;  // null: IsServerRejection
   mutable ChannelLife channel;  // thread-safe
 };
 

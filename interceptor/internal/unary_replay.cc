@@ -129,8 +129,8 @@ void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
     finished = std::move(in_flight_);
     // Retry once: only the first server attempt may be replayed.
     replay = attempts_sent_ == 1 && !cancelled_ &&
-             IsServerRejection(status,
-                               attempt->context.GetServerTrailingMetadata());
+             config_->IsRejection(status,
+                                  attempt->context.GetServerTrailingMetadata());
     rejected = sent_generation_;
   }
   Outcome outcome;
@@ -332,9 +332,23 @@ void UnaryReplay::Fill(const Receiver& r) {
 ReplayInterceptor::ReplayInterceptor(
     std::shared_ptr<const InterceptorConfig> config,
     grpc::experimental::ClientRpcInfo* info)
-    : replay_(std::make_shared<UnaryReplay>(std::move(config), info)) {}
+    : config_(config),
+      info_(info),
+      replay_(std::make_shared<UnaryReplay>(std::move(config), info)) {}
 
 void ReplayInterceptor::Intercept(InterceptorBatchMethods* m) {
+  if (skip_ != nullptr) {
+    skip_->Intercept(m);
+    return;
+  }
+  if (!hijacked_ &&
+      m->QueryInterceptionHookPoint(
+          InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) &&
+      m->GetSendInitialMetadata()->count(kSkipRefreshKey) > 0) {
+    skip_ = std::make_unique<AttachToken>(config_, info_);
+    skip_->Intercept(m);  // strips the mark, attaches, never refreshes
+    return;
+  }
   if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_CANCEL)) {
     replay_->OnCancel();
     return;

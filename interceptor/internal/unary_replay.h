@@ -20,6 +20,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/client_callback.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "interceptor/internal/attach_token.h"
 #include "interceptor/internal/interceptor_config.h"
 
 namespace authrefresh {
@@ -111,8 +112,12 @@ class ReplayInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override;
 
  private:
+  std::shared_ptr<const InterceptorConfig> config_;
+  grpc::experimental::ClientRpcInfo* const info_;
   std::shared_ptr<UnaryReplay> replay_;
   bool hijacked_ = false;
+  // A call marked with SkipTokenRefresh() is not hijacked: this handles it.
+  std::unique_ptr<AttachToken> skip_;
 };
 
 }  // namespace internal

@@ -270,6 +270,11 @@ int MockEchoService::hits() {
   return hits_;
 }
 
+int MockEchoService::leaked_markers() {
+  absl::MutexLock lock(&mu_);
+  return leaked_markers_;
+}
+
 int MockEchoService::rejected() {
   absl::MutexLock lock(&mu_);
   return rejected_;
@@ -306,6 +311,9 @@ grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
   const bool live = !token.empty() && authority_->Accepts(token);
   absl::MutexLock lock(&mu_);
   *hit = ++hits_;
+  for (const auto& [key, value] : context->client_metadata()) {
+    if (key.starts_with("authrefresh-")) ++leaked_markers_;
+  }
   if (answer_) {
     ++rejected_;
     if (!www_authenticate_.empty()) {

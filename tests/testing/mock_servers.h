@@ -144,6 +144,8 @@ class MockEchoService final : public test::Echo::Service {
 
   int hits() ABSL_LOCKS_EXCLUDED(mu_);
   int rejected() ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls that arrived carrying authrefresh's own marker metadata (must be 0).
+  int leaked_markers() ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until `n` calls have been rejected (a real condition, no sleep).
   void AwaitRejected(int n) ABSL_LOCKS_EXCLUDED(mu_);
   int accepted() ABSL_LOCKS_EXCLUDED(mu_);
@@ -179,6 +181,7 @@ class MockEchoService final : public test::Echo::Service {
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   int hits_ ABSL_GUARDED_BY(mu_) = 0;
   int rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  int leaked_markers_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // A server on 127.0.0.1 that answers every method, successfully, with bytes
