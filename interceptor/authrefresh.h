@@ -23,5 +23,6 @@
 #include "interceptor/token.h"                 // IWYU pragma: export
 #include "interceptor/token_manager.h"         // IWYU pragma: export
 #include "interceptor/token_refresher.h"       // IWYU pragma: export
+#include "interceptor/token_store.h"           // IWYU pragma: export
 
 #endif  // AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_

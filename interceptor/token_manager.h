@@ -36,6 +36,7 @@
 #include "interceptor/clock.h"
 #include "interceptor/token.h"
 #include "interceptor/token_refresher.h"
+#include "interceptor/token_store.h"
 
 namespace authrefresh {
 
@@ -117,6 +118,14 @@ struct TokenManagerOptions {
   // appear only as TokenFingerprint(). Runs on the thread of the event, never
   // under authrefresh's locks. Unset: nothing is formatted.
   std::function<void(absl::string_view)> debug_log;
+
+  // Persistence. With a store, Create() starts from the stored token when
+  // there is one (it is newer than any token the application baked in), and
+  // every refreshed or SetToken() token is saved before waiting calls are
+  // released. A failed save is reported to on_store_error and the new token
+  // is used in memory all the same: a rotated refresh token is never dropped.
+  std::shared_ptr<TokenStore> store;
+  std::function<void(const absl::Status&)> on_store_error;
 
   // Time and timers; null means SystemClock().
   std::shared_ptr<Clock> clock;

@@ -610,6 +610,66 @@ TEST_F(CoordinatorTest, EventsReportEachStepWithDurationsAndFingerprintsOnly) {
                                      HasSubstr("session expired")));
 }
 
+// Records saves; fails them on demand; notes how many waiters were already
+// released when each save happened.
+class RecordingStore final : public TokenStore {
+ public:
+  explicit RecordingStore(std::function<int()> released) : released_(released) {}
+  absl::StatusOr<std::optional<Token>> Load() override { return loaded; }
+  absl::Status Save(const Token& t) override {
+    saved.push_back(t);
+    released_at_save.push_back(released_());
+    return fail ? absl::UnavailableError("disk full") : absl::OkStatus();
+  }
+  std::optional<Token> loaded;
+  bool fail = false;
+  std::vector<Token> saved;
+  std::vector<int> released_at_save;
+
+ private:
+  std::function<int()> released_;
+};
+
+TEST_F(CoordinatorTest, StoredTokenIsLoadedAndEveryNewTokenSavedBeforeRelease) {
+  Results r;
+  auto store = std::make_shared<RecordingStore>([&] { return r.size(); });
+  store->loaded = Valid("at-stored", "rt-stored");
+  TokenManagerOptions options;
+  options.store = store;
+  Make(Valid("at-baked-in", "rt-baked-in"), options);
+  EXPECT_EQ(core().Current().authorization, "Bearer at-stored");
+
+  for (int i = 0; i < 3; ++i) {
+    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  }
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(store->saved.size(), 1u);
+  EXPECT_EQ(store->saved[0].refresh_token, "rt-1");
+  EXPECT_EQ(store->released_at_save[0], 0);  // saved before any release
+  EXPECT_EQ(r.size(), 3);
+  manager_->SetToken(Valid("at-login", "rt-login"));
+  ASSERT_EQ(store->saved.size(), 2u);
+  EXPECT_EQ(store->saved[1].refresh_token, "rt-login");
+}
+
+TEST_F(CoordinatorTest, FailedSaveIsReportedAndTheNewTokenStillUsed) {
+  Results r;
+  auto store = std::make_shared<RecordingStore>([&] { return r.size(); });
+  store->fail = true;
+  std::vector<absl::Status> errors;
+  TokenManagerOptions options;
+  options.store = store;
+  options.on_store_error = [&](const absl::Status& s) { errors.push_back(s); };
+  Make(Valid(), options);
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0], StatusIs(absl::StatusCode::kUnavailable, HasSubstr("disk full")));
+  EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");  // not lost
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_THAT(r.all()[0], IsOk());
+}
+
 TEST(Fingerprint, IsShortStableAndNotAPrefix) {
   const std::string secret = "eyJhbGciOiJSUzI1NiJ9.payload.signature";
   const std::string fp = TokenFingerprint(secret);

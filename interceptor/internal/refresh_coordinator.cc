@@ -34,6 +34,14 @@ Token Sanitized(Token token) {
 std::shared_ptr<RefreshCoordinator> RefreshCoordinator::Create(
     Token initial, std::unique_ptr<TokenRefresher> refresher,
     TokenManagerOptions options, std::shared_ptr<Clock> clock) {
+  if (options.store != nullptr) {
+    absl::StatusOr<std::optional<Token>> stored = options.store->Load();
+    if (!stored.ok()) {
+      if (options.on_store_error) options.on_store_error(stored.status());
+    } else if (stored->has_value()) {
+      initial = **stored;
+    }
+  }
   std::shared_ptr<RefreshCoordinator> c(new RefreshCoordinator(
       std::move(refresher), std::move(options), std::move(clock)));
   MutexLock lock(&c->mu_);
@@ -503,6 +511,7 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
     return;
   }
   if (retry_at) ScheduleRetry(*retry_at);
+  if (refreshed) Persist(*refreshed);
   if (refreshed && options_.on_tokens_refreshed) {
     RunAppCallback([&] { options_.on_tokens_refreshed(*refreshed); });
   }
@@ -570,6 +579,7 @@ void RefreshCoordinator::SetToken(Token token) {
     }
   }
   if (retry) retry->Cancel();
+  Persist(fresh->token);
   if (grant) SendRefresh(std::move(*grant));
   Complete(std::move(release), fresh);
 }
@@ -612,6 +622,17 @@ void RefreshCoordinator::Emit(const std::vector<TokenEvent>& events) {
   if (!options_.on_event) return;
   RunAppCallback([&] {
     for (const TokenEvent& e : events) options_.on_event(e);
+  });
+}
+
+void RefreshCoordinator::Persist(const Token& token) {
+  if (options_.store == nullptr) return;
+  RunAppCallback([&] {
+    absl::Status s = options_.store->Save(token);
+    if (!s.ok()) {
+      if (logging()) options_.debug_log(absl::StrCat("saving the token failed: ", s.message()));
+      if (options_.on_store_error) options_.on_store_error(s);
+    }
   });
 }
 

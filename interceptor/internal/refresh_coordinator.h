@@ -158,6 +158,8 @@ class RefreshCoordinator
   // Emits debug_log lines (if set). Called without the lock.
   void Log(const std::vector<std::string>& lines) ABSL_LOCKS_EXCLUDED(mu_);
   bool logging() const { return static_cast<bool>(options_.debug_log); }
+  // Saves `token` to options_.store, reporting a failure. Without the lock.
+  void Persist(const Token& token) ABSL_LOCKS_EXCLUDED(mu_);
   // Runs an application callback unless shut down; Shutdown waits for it.
   void RunAppCallback(const std::function<void()>& fn) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the grant. Called without the lock.
