@@ -4,6 +4,7 @@
 #include "interceptor/internal/refresh_coordinator.h"
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <thread>
@@ -668,6 +669,34 @@ TEST_F(CoordinatorTest, FailedSaveIsReportedAndTheNewTokenStillUsed) {
   EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");  // not lost
   ASSERT_EQ(r.size(), 1);
   EXPECT_THAT(r.all()[0], IsOk());
+}
+
+TEST_F(CoordinatorTest, RetriesFollowTheSeededJitteredScheduleExactly) {
+  TokenManagerOptions options;
+  options.max_refresh_attempts = 5;
+  options.jitter_seed = 42;
+  Make(Valid(), options);
+  // Make() zeroes the jitter; the schedule under test uses 20%.
+  manager_.reset();
+  options.backoff_jitter = 0.2;
+  options.clock = clock_;
+  options.on_session_expired = [](const absl::Status&) {};
+  manager_ = TokenManager::Create(Valid(), std::make_unique<ManualRefresher>(refresher_),
+                                  options);
+  internal::Backoff expected(options);  // the same seed: the same schedule
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  for (int failure = 1; failure <= 4; ++failure) {
+    const absl::Time failed_at = clock_->Now();
+    refresher_->Complete(absl::UnavailableError("down"));
+    const absl::Duration delay = clock_->NextTimer() - failed_at;
+    EXPECT_EQ(delay, expected.DelayAfter(failure)) << "failure " << failure;
+    const absl::Duration base = absl::Seconds(std::pow(1.6, failure - 1));
+    EXPECT_GE(delay, base * 0.8);
+    EXPECT_LE(delay, base * 1.2);
+    clock_->AdvanceTo(clock_->NextTimer());
+  }
+  EXPECT_EQ(refresher_->calls(), 5);
 }
 
 TEST(Fingerprint, IsShortStableAndNotAPrefix) {

@@ -404,7 +404,8 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
         last_error_ = absl::OkStatus();
         refreshed = *token;
         current_from_rejection_ = refreshing_for_rejection_;
-        current_since_ = clock_->Now();
+        // The token's age counts from the request, as its lifetime does.
+        current_since_ = sent_at;
         if (logging()) {
           log.push_back(absl::StrCat(
               "refresh succeeded in ",
