@@ -29,9 +29,6 @@ class AuthRefreshInterceptorFactory final
             manager_->coordinator(), options.excluded_methods, transport,
             options.is_rejection)) {}
 
-  // The channel owns its factories: calls still waiting must not replay on it.
-  ~AuthRefreshInterceptorFactory() override { config_->channel.MarkGone(); }
-
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
     // A PassThrough rather than nullptr keeps gRPC's interceptor positions

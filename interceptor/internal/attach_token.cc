@@ -115,7 +115,6 @@ void AttachToken::Fail(InterceptorBatchMethods* m, grpc::Status status) {
   // A call that is not hijacked can only be ended by cancelling it; its
   // status is replaced with ours at POST_RECV_STATUS.
   failure_ = std::move(status);
-  failed_ = true;
   info_->client_context()->TryCancel();
   m->Proceed();
 }
@@ -141,7 +140,7 @@ void AttachToken::OnCancel() {
 
 void AttachToken::OnStatus(grpc::Status* status,
                            const ServerMetadata& trailing_metadata) {
-  if (failed_) {
+  if (!failure_.ok()) {
     *status = failure_;
     return;
   }

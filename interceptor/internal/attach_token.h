@@ -12,6 +12,7 @@
 
 #include "grpcpp/support/client_interceptor.h"
 #include "interceptor/internal/interceptor_config.h"
+#include "interceptor/internal/mutex.h"
 
 namespace authrefresh {
 namespace internal {
@@ -42,8 +43,7 @@ class AttachToken final : public grpc::experimental::Interceptor {
   bool attached_ = false;
   bool gated_ = false;
   bool skip_refresh_ = false;  // SkipTokenRefresh(): no wait, no refresh
-  grpc::Status failure_;  // replaces the call's status when set
-  bool failed_ = false;
+  grpc::Status failure_;  // replaces the call's status when not OK
 
   // While the first batch waits for a token.
   Mutex mu_;

@@ -12,36 +12,11 @@
 
 #include "absl/time/time.h"
 #include "interceptor/internal/call_policy.h"
-#include "interceptor/internal/mutex.h"
 #include "interceptor/internal/refresh_coordinator.h"
 #include "interceptor/internal/transport_security.h"
 
 namespace authrefresh {
 namespace internal {
-
-// Whether the channel a factory belongs to still exists. A call that waited
-// for a refresh replays on that channel, so it must not outlive it; the
-// factory (owned by the channel) marks it gone in its destructor.
-class ChannelLife {
- public:
-  // Runs `create` (which creates a call on the channel) if the channel still
-  // exists and returns true; otherwise returns false. The channel cannot be
-  // destroyed while `create` runs.
-  bool IfAlive(const std::function<void()>& create) ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    if (!alive_) return false;
-    create();
-    return true;
-  }
-  void MarkGone() ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    alive_ = false;
-  }
-
- private:
-  Mutex mu_;
-  bool alive_ ABSL_GUARDED_BY(mu_) = true;
-};
 
 using RejectionPolicy =
     std::function<bool(const grpc::Status&, const ServerMetadata&)>;
@@ -67,8 +42,7 @@ struct InterceptorConfig {
   const std::shared_ptr<RefreshCoordinator> coordinator;
   const MethodPolicy methods;
   const TransportPolicy transport;
-  const RejectionPolicy is_rejection;  // null: IsServerRejection
-  mutable ChannelLife channel;  // thread-safe
+  const RejectionPolicy is_rejection;  // null: IsServerRejection  // thread-safe
 };
 
 // Runs `fn` soon on one of gRPC's threads (grpc::Alarm). For work that must

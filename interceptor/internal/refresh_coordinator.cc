@@ -98,13 +98,15 @@ const TokenSnapshot& RefreshCoordinator::Current() {
   return *cache.snapshot;
 }
 
+bool RefreshCoordinator::SendableAt(const TokenSnapshot& s, absl::Time now) const {
+  return s.session_expired.ok() && !s.authorization.empty() &&
+         s.generation > rejected_generation_.load(std::memory_order_acquire) &&
+         now < s.token.expires_at;
+}
+
 bool RefreshCoordinator::Sendable(const TokenSnapshot& s) {
-  if (!s.session_expired.ok() || s.authorization.empty() ||
-      s.generation <= rejected_generation_.load(std::memory_order_acquire)) {
-    return false;
-  }
   const absl::Time now = clock_->Now();
-  if (now >= s.token.expires_at) return false;
+  if (!SendableAt(s, now)) return false;
   if (now >= s.refresh_after &&
       early_refresh_generation_.load(std::memory_order_relaxed) != s.generation) {
     RefreshEarly(s.generation);
@@ -116,17 +118,17 @@ void RefreshCoordinator::RefreshEarly(uint64_t generation) {
   std::optional<Grant> grant;
   {
     MutexLock lock(&mu_);
-    if (shutdown_ || current_->generation != generation) return;
-    const absl::Time now = clock_->Now();
-    if (refreshing_ || retry_scheduled_ || now < backoff_until_ ||
-        current_->token.refresh_token.empty() || !current_->session_expired.ok()) {
-      // Let a later call try again once the backoff is over.
-      if (refreshing_ || retry_scheduled_ || current_->token.refresh_token.empty()) {
-        early_refresh_generation_.store(generation, std::memory_order_relaxed);
-      }
+    if (shutdown_ || current_->generation != generation ||
+        !current_->session_expired.ok()) {
       return;
     }
+    const absl::Time now = clock_->Now();
+    if (now < backoff_until_) return;  // a call after the backoff tries again
+    // Once per token: later calls skip the lock.
     early_refresh_generation_.store(generation, std::memory_order_relaxed);
+    if (refreshing_ || retry_scheduled_ || current_->token.refresh_token.empty()) {
+      return;
+    }
     grant = BeginRefreshLocked(now, /*for_rejection=*/false);
     grant->proactive = true;
   }
@@ -141,13 +143,6 @@ void RefreshCoordinator::MarkRejectedLocked(uint64_t generation) {
       generation > rejected_generation_.load(std::memory_order_relaxed)) {
     rejected_generation_.store(generation, std::memory_order_release);
   }
-}
-
-bool RefreshCoordinator::CurrentSendableLocked(absl::Time now) {
-  return current_->session_expired.ok() && !current_->authorization.empty() &&
-         current_->generation >
-             rejected_generation_.load(std::memory_order_relaxed) &&
-         now < current_->token.expires_at;
 }
 
 bool RefreshCoordinator::LoopProtectedLocked(absl::Time now) {

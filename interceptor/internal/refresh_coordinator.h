@@ -112,14 +112,11 @@ class RefreshCoordinator
   // any application callback already running has returned. Idempotent.
   void Shutdown();
 
-  Clock& clock() { return *clock_; }
-
  private:
   struct Waiter {
     WaitCallback done;
     std::shared_ptr<Clock::Timer> deadline_timer;
   };
-  using Release = std::vector<WaitCallback>;
 
   RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher,
                      TokenManagerOptions options, std::shared_ptr<Clock> clock);
@@ -145,8 +142,11 @@ class RefreshCoordinator
   void MarkRejectedLocked(uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a rejection of the current token must not start a refresh.
   bool LoopProtectedLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether the current token may be sent now.
-  bool CurrentSendableLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The one sendability rule, for `s` at `now` (no side effects).
+  bool SendableAt(const TokenSnapshot& s, absl::Time now) const;
+  bool CurrentSendableLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return SendableAt(*current_, now);
+  }
   // Ends the session because there is no refresh token to present.
   absl::Status ExpireWithoutRefreshTokenLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

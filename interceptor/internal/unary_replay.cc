@@ -100,22 +100,13 @@ void UnaryReplay::SendAttempt(const std::string& authorization,
     return;
   }
   if (replay) config_->coordinator->CountReplay();
+  // The channel outlives this: the application's ClientContext holds it until
+  // its call completes, which is after every attempt has been sent.
   Attempt* a = attempt.get();
-  const bool created = config_->channel.IfAlive([&] {
+  {
     OwnCallScope own_call;
     grpc::GenericStub(channel_).PrepareUnaryCall(
         &a->context, method_, grpc::StubOptions(), &request_, &a->response, a);
-  });
-  if (!created) {
-    {
-      MutexLock lock(&mu_);
-      in_flight_.reset();
-    }
-    attempt.reset();
-    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "authrefresh: the channel was destroyed before the "
-                        "call could be sent"));
-    return;
   }
   a->StartCall();
 }

@@ -22,6 +22,7 @@
 #include "grpcpp/support/client_interceptor.h"
 #include "interceptor/internal/attach_token.h"
 #include "interceptor/internal/interceptor_config.h"
+#include "interceptor/internal/mutex.h"
 
 namespace authrefresh {
 namespace internal {
@@ -82,7 +83,8 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
 
   // Set by Capture, then read-only.
   std::string method_;  // an attempt keeps a pointer to it
-  std::shared_ptr<grpc::ChannelInterface> channel_;  // does not own the channel
+  // Does not own the channel; the application's ClientContext keeps it alive.
+  std::shared_ptr<grpc::ChannelInterface> channel_;
   grpc::ByteBuffer request_;
   std::vector<std::pair<std::string, std::string>> metadata_;
   std::chrono::system_clock::time_point deadline_;
