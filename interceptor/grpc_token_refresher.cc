@@ -25,19 +25,24 @@ class GrpcTokenRefresher final : public TokenRefresher {
   // that thread is serving): the grant keeps the stub until its callback has
   // run, and the callback hands it to an executor thread to drop.
   ~GrpcTokenRefresher() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto grant = in_flight_.lock()) {
-      std::lock_guard<std::mutex> grant_lock(grant->mu);
-      if (grant->context != nullptr) {
-        grant->keep_alive = stub_;
-        grant->context->TryCancel();
-      }
+    std::shared_ptr<Grant> grant;
+    std::shared_ptr<grpc::ClientContext> context;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      grant = in_flight_.lock();
     }
+    if (grant != nullptr) {
+      std::lock_guard<std::mutex> lock(grant->mu);
+      context = grant->context;
+      if (context != nullptr) grant->keep_alive = stub_;
+    }
+    // Outside the locks: cancelling may run the grant's callback.
+    if (context != nullptr) context->TryCancel();
   }
 
   void Refresh(const std::string& refresh_token, Done done) override {
     auto grant = std::make_shared<Grant>();
-    grant->context = std::make_unique<grpc::ClientContext>();
+    grant->context = std::make_shared<grpc::ClientContext>();
     grant->context->set_deadline(
         absl::ToChronoTime(absl::Now() + options_.timeout));
     grant->request.set_refresh_token(refresh_token);
@@ -70,7 +75,7 @@ class GrpcTokenRefresher final : public TokenRefresher {
  private:
   struct Grant {
     std::mutex mu;
-    std::unique_ptr<grpc::ClientContext> context;  // guarded by mu
+    std::shared_ptr<grpc::ClientContext> context;  // guarded by mu
     std::shared_ptr<v1::TokenService::Stub> keep_alive;  // guarded by mu
     v1::RefreshRequest request;
     v1::TokenResponse response;

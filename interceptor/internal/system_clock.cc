@@ -21,18 +21,24 @@ class AlarmTimer final : public Clock::Timer {
   bool Cancel() override {
     int expected = kPending;
     if (!state_.compare_exchange_strong(expected, kCancelled)) return false;
-    // Fire the alarm early so its resources go now, not at the deadline.
-    std::lock_guard<std::mutex> lock(mu_);
-    if (alarm_ != nullptr) alarm_->Cancel();
+    // Fire the alarm early so its resources go now, not at the deadline. The
+    // lock only guards the pointer; the gRPC call is made outside it.
+    std::shared_ptr<grpc::Alarm> alarm;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      alarm = alarm_;
+    }
+    if (alarm != nullptr) alarm->Cancel();
     return true;
   }
 
-  // Runs `fn` at `when` unless cancelled first. The alarm deletes itself from
-  // its own callback, which grpc::Alarm permits.
+  // Runs `fn` at `when` unless cancelled first. The callback releases the
+  // timer's reference to the alarm (destroying an alarm from its own
+  // callback is allowed), which also ends the timer <-> callback cycle.
   static std::shared_ptr<AlarmTimer> Start(absl::Time when,
                                            std::function<void()> fn) {
     auto timer = std::make_shared<AlarmTimer>();
-    auto* alarm = new grpc::Alarm();
+    auto alarm = std::make_shared<grpc::Alarm>();
     {
       std::lock_guard<std::mutex> lock(timer->mu_);
       timer->alarm_ = alarm;
@@ -46,13 +52,12 @@ class AlarmTimer final : public Clock::Timer {
       int expected = kPending;
       if (timer->state_.compare_exchange_strong(expected, kFired)) fn();
       fn = nullptr;
-      grpc::Alarm* self;
+      std::shared_ptr<grpc::Alarm> self;
       {
         std::lock_guard<std::mutex> lock(timer->mu_);
-        self = timer->alarm_;
-        timer->alarm_ = nullptr;
+        self = std::move(timer->alarm_);
       }
-      delete self;
+      // `self` goes here, or in a concurrent Cancel() that holds a copy.
     });
     return timer;
   }
@@ -60,7 +65,7 @@ class AlarmTimer final : public Clock::Timer {
  private:
   std::atomic<int> state_{kPending};
   std::mutex mu_;
-  grpc::Alarm* alarm_ = nullptr;  // guarded by mu_; null once fired
+  std::shared_ptr<grpc::Alarm> alarm_;  // guarded by mu_; null once fired
 };
 
 class GrpcAlarmClock final : public Clock {
