@@ -9,9 +9,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "protos/token_service.pb.h"
 
 namespace authrefresh {
@@ -34,6 +37,14 @@ class TokenRefresher {
   // FAILED_PRECONDITION end the session; all others are retried.
   virtual void Refresh(const std::string& refresh_token, Done done) = 0;
 };
+
+// Marks a transient refresher error with the delay the token service asked
+// for (HTTP Retry-After, say): the TokenManager then waits at least that long,
+// at most one hour, before its next attempt, instead of only its own backoff.
+absl::Status WithRetryAfter(absl::Status status, absl::Duration delay);
+
+// The delay WithRetryAfter attached to `status`, if any.
+std::optional<absl::Duration> RetryAfterOf(const absl::Status& status);
 
 }  // namespace authrefresh
 

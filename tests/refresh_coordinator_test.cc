@@ -286,6 +286,42 @@ TEST_F(CoordinatorTest, TransientFailuresRetryOnTheBackoffScheduleThenSucceed) {
   EXPECT_EQ(expired_calls(), 0);
 }
 
+TEST_F(CoordinatorTest, RetryAfterFromTheTokenServiceDelaysTheNextAttempt) {
+  Make(Valid());
+  Results r;
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  const absl::Time t0 = clock_->Now();
+  // Longer than the 1 s backoff: the server's delay wins.
+  refresher_->Complete(WithRetryAfter(absl::UnavailableError("HTTP 503"), absl::Seconds(7)));
+  EXPECT_EQ(clock_->NextTimer(), t0 + absl::Seconds(7));
+  clock_->Advance(absl::Milliseconds(6999));
+  EXPECT_EQ(refresher_->calls(), 1);
+  clock_->Advance(absl::Milliseconds(1));
+  EXPECT_EQ(refresher_->calls(), 2);
+  // Shorter than the 1.6 s backoff: the backoff wins.
+  const absl::Time t1 = clock_->Now();
+  refresher_->Complete(WithRetryAfter(absl::UnavailableError("HTTP 429"), absl::Seconds(1)));
+  EXPECT_EQ(clock_->NextTimer(), t1 + absl::Seconds(1.6));
+  // An absurd delay is capped at one hour.
+  clock_->AdvanceTo(clock_->NextTimer());
+  const absl::Time t2 = clock_->Now();
+  refresher_->Complete(WithRetryAfter(absl::UnavailableError("HTTP 503"), absl::Hours(50)));
+  EXPECT_EQ(refresher_->calls(), 3);
+  EXPECT_EQ(r.size(), 1);  // the third failure ends the round: the waiter fails
+  clock_->AdvanceTo(t2 + absl::Hours(1));
+  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  EXPECT_EQ(refresher_->calls(), 4);  // after exactly the capped delay
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  EXPECT_EQ(r.size(), 2);
+}
+
+TEST(RetryAfter, RoundTripsThroughAStatusAndIgnoresOk) {
+  EXPECT_EQ(RetryAfterOf(WithRetryAfter(absl::UnavailableError("x"), absl::Milliseconds(1500))),
+            absl::Milliseconds(1500));
+  EXPECT_EQ(RetryAfterOf(absl::UnavailableError("x")), std::nullopt);
+  EXPECT_EQ(RetryAfterOf(WithRetryAfter(absl::OkStatus(), absl::Seconds(1))), std::nullopt);
+}
+
 TEST_F(CoordinatorTest, TransientFailuresPastMaxAttemptsFailWaitersThenBackOff) {
   Make(Valid());
   Results r;

@@ -1,11 +1,13 @@
 #include "interceptor/internal/refresh_coordinator.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "interceptor/internal/token_response.h"
+#include "interceptor/token_refresher.h"
 
 namespace authrefresh {
 namespace internal {
@@ -470,7 +472,11 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
           ++consecutive_failures_;
           ++round_failures_;
           last_error_ = absl::UnavailableError(reason);
-          const absl::Duration delay = backoff_.DelayAfter(consecutive_failures_);
+          absl::Duration delay = backoff_.DelayAfter(consecutive_failures_);
+          if (std::optional<absl::Duration> asked = RetryAfterOf(token.status())) {
+            // The token service said when to come back (Retry-After).
+            delay = std::max(delay, std::min(*asked, absl::Hours(1)));
+          }
           const absl::Time next = clock_->Now() + delay;
           if (logging()) {
             log.push_back(absl::StrCat(
