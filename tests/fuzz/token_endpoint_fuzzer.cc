@@ -1,0 +1,57 @@
+// Fuzzes what an HTTP token endpoint's answer means: any status, headers and
+// body. Invariants: a success has a parsed body and no error; an error never
+// shows the refresh token that was presented, stays bounded, and its
+// Retry-After (when attached) is within [0, 1 h].
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "google/protobuf/stubs/logging.h"
+#include "interceptor/internal/oauth_http.h"
+#include "interceptor/token_refresher.h"
+
+namespace {
+
+void Check(bool ok) {
+  if (!ok) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*,
+                                     int, const std::string&) {});
+  return 0;
+}
+
+// Input: 2 bytes of status, a Retry-After line, then the body.
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  authrefresh::internal::HttpAnswer answer;
+  answer.status = 100 + (data[0] | (data[1] << 8)) % 500;
+  std::string rest(reinterpret_cast<const char*>(data + 2), size - 2);
+  const size_t newline = rest.find('\n');
+  if (newline != std::string::npos) {
+    answer.retry_after = rest.substr(0, newline);
+    rest.erase(0, newline + 1);
+  }
+  answer.content_type = "application/json";
+  answer.body = rest;
+  const std::string presented = "rt-PRESENTED-secret";
+  absl::StatusOr<authrefresh::v1::TokenResponse> r =
+      authrefresh::internal::InterpretTokenEndpointAnswer(
+          answer, presented, absl::FromUnixSeconds(1'700'000'000));
+  if (r.ok()) {
+    Check(answer.status == 200);
+    return 0;
+  }
+  const std::string message(r.status().message());
+  Check(message.find(presented) == std::string::npos);
+  Check(message.size() < 600);
+  if (auto delay = authrefresh::RetryAfterOf(r.status())) {
+    Check(*delay >= absl::ZeroDuration() && *delay <= absl::Hours(1));
+  }
+  return 0;
+}
