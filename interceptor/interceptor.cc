@@ -27,7 +27,8 @@ class AuthRefreshInterceptorFactory final
       : manager_(std::move(manager)),
         config_(std::make_shared<InterceptorConfig>(
             manager_->coordinator(), options.excluded_methods, transport,
-            options.is_rejection)) {}
+            options.is_rejection,
+            options.unary_replay == InterceptorOptions::UnaryReplay::kNearExpiryOnly)) {}
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
@@ -40,6 +41,12 @@ class AuthRefreshInterceptorFactory final
       case CallHandling::kAttach:
         return new AttachToken(config_, info);
       case CallHandling::kReplay:
+        // Fast mode: a fresh token goes out on the call itself; a rejection
+        // then starts the shared refresh but is not replayed.
+        if (config_->replay_near_expiry_only &&
+            config_->coordinator->Fresh(config_->coordinator->Current())) {
+          return new AttachToken(config_, info);
+        }
         return new ReplayInterceptor(config_, info);
     }
     return new PassThrough();

@@ -337,5 +337,62 @@ TEST(Faults, ResponseThatDoesNotParseIsInternalNotACrash) {
   EXPECT_EQ(garbage.calls(), 1);
 }
 
+// InterceptorOptions::UnaryReplay::kNearExpiryOnly (fast mode): the
+// documented trade-off, exactly.
+HarnessOptions FastMode() {
+  HarnessOptions o;
+  o.interceptor.unary_replay = InterceptorOptions::UnaryReplay::kNearExpiryOnly;
+  return o;
+}
+
+TEST(FastMode, RevokedFreshTokenFailsTheCallsInFlightThenOneRefreshFixesTheNext) {
+  Harness h(FastMode());
+  ASSERT_TRUE(h.Say("warm-up").ok());
+  h.echo().Pause();
+  std::vector<Harness::Outcome> outcomes = h.Storm(32, [&] {
+    h.echo().AwaitPaused(32);  // all 32 are at the server with the old token
+    h.authority().RevokeAccessTokens();
+    h.echo().Resume();
+  });
+  // Sent directly (not hijacked): the rejection reaches the application.
+  for (const auto& o : outcomes) {
+    EXPECT_EQ(o.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(h.manager()->Stats().calls_replayed, 0u);
+  EXPECT_EQ(h.echo().hits(), 1 + 32);
+  // The rejections started one shared refresh; the next call succeeds.
+  EXPECT_TRUE(h.Say("after").ok());
+  EXPECT_EQ(h.tokens().calls(), 1);
+  EXPECT_EQ(h.echo().hits(), 1 + 32 + 1);
+  EXPECT_EQ(h.authority().reuse_detected(), 0);
+}
+
+TEST(FastMode, CallsWithoutAValidTokenStillWaitForOneRefresh) {
+  Harness h(FastMode());
+  ExpireCurrentToken(h);
+  std::vector<Harness::Outcome> outcomes = h.Storm(64);
+  EXPECT_EQ(CountOk(outcomes), 64);
+  EXPECT_EQ(h.tokens().calls(), 1);
+  EXPECT_EQ(h.echo().hits(), 64);
+  EXPECT_EQ(h.echo().rejected(), 0);
+}
+
+TEST(FastMode, CallsAfterAKnownRejectionWaitForTheRefreshAsInTheDefaultMode) {
+  // Once a rejection is known the token is no longer "fresh": later calls
+  // take the default path and wait for the refresh instead of sending it.
+  HarnessOptions o = FastMode();
+  o.servers.access_ttl = absl::Hours(1);
+  Harness h(o);
+  h.tokens().Hold();  // the refresh will wait at the token service
+  h.authority().RevokeAccessTokens();
+  EXPECT_EQ(h.Say("rejected").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  h.tokens().AwaitHeld(1);
+  // Now the token is known to be rejected: this call waits, then succeeds.
+  std::vector<Harness::Outcome> outcomes = h.Storm(8, [&] { h.tokens().Release(); });
+  EXPECT_EQ(CountOk(outcomes), 8);
+  EXPECT_EQ(h.tokens().calls(), 1);
+  EXPECT_EQ(h.echo().hits(), 1 + 8);
+}
+
 }  // namespace
 }  // namespace authrefresh

@@ -24,11 +24,12 @@ using RejectionPolicy =
 struct InterceptorConfig {
   InterceptorConfig(std::shared_ptr<RefreshCoordinator> c,
                     const std::vector<std::string>& excluded, TransportPolicy t,
-                    RejectionPolicy rejection)
+                    RejectionPolicy rejection, bool replay_near_expiry_only = false)
       : coordinator(std::move(c)),
         methods(excluded),
         transport(t),
-        is_rejection(std::move(rejection)) {}
+        is_rejection(std::move(rejection)),
+        replay_near_expiry_only(replay_near_expiry_only) {}
 
   // The one place a call's outcome is judged: a server's rejection of the
   // token that a refresh can fix.
@@ -43,6 +44,9 @@ struct InterceptorConfig {
   const MethodPolicy methods;
   const TransportPolicy transport;
   const RejectionPolicy is_rejection;  // null: IsServerRejection  // thread-safe
+  // InterceptorOptions::UnaryReplay::kNearExpiryOnly: a unary call whose
+  // token is fresh is attached, not hijacked.
+  const bool replay_near_expiry_only;
 };
 
 // Runs `fn` soon on one of gRPC's threads (grpc::Alarm). For work that must

@@ -82,6 +82,13 @@ class RefreshCoordinator
   // starts the background refresh (once), without waiting for it.
   bool Sendable(const TokenSnapshot& s);
 
+  // Whether `s` is sendable and before its proactive-refresh margin: a call
+  // sent with it now is unlikely to be rejected. No side effects.
+  bool Fresh(const TokenSnapshot& s) const {
+    const absl::Time now = clock_->Now();
+    return now < s.refresh_after && SendableAt(s, now);
+  }
+
   // Asks for a sendable token newer than `rejected_generation` (0: any
   // sendable token). Answers at once when it can (a newer token exists, the
   // session is expired, the refresh is backing off after max attempts);
