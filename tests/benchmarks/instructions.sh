@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Instructions per call by variant, counted by callgrind (stable on a shared
+# machine, unlike wall-clock time). Usage: tests/benchmarks/instructions.sh [calls]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+calls="${1:-2000}"
+bazel build -c opt //tests/benchmarks:instructions >/dev/null 2>&1
+out="$(mktemp -d)"
+valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" \
+  bazel-bin/tests/benchmarks/instructions "$calls" >/dev/null 2>"$out/valgrind.log" ||
+  { tail -20 "$out/valgrind.log"; exit 1; }
+# Each dump: "desc: Trigger: Client Request: <variant> #<round>" and "summary: <Ir>".
+for f in "$out"/cg.*.*; do
+  awk -v calls="$calls" '
+    /^desc: Trigger: Client Request: / { sub(/^desc: Trigger: Client Request: /, ""); name=$0 }
+    /^summary: / { print name "\t" $2 / calls }' "$f"
+done | sort >"$out/per_call.tsv"
+awk -F'\t' '
+  { split($1, p, " #"); v=p[1]; sum[v]+=$2; n[v]++ }
+  END {
+    a=sum["A plain"]/n["A plain"]; b=sum["B trivial interceptor"]/n["B trivial interceptor"];
+    at=sum["A plain /tls"]/n["A plain /tls"];
+    printf "%-30s %14s %8s %8s\n", "variant", "instr/call", "vs A", "vs B";
+    order="A plain|B trivial interceptor|C authrefresh|F authrefresh fast mode|A plain /tls|C authrefresh /tls|F authrefresh fast mode /tls|D call credentials /tls";
+    k=split(order, names, "|");
+    for (i=1; i<=k; i++) { v=names[i]; x=sum[v]/n[v]; base=(v ~ /tls/) ? at : a;
+      printf "%-30s %14.0f %8.3f %8s\n", v, x, x/base, (v ~ /tls/) ? "-" : sprintf("%.3f", x/b) }
+  }' "$out/per_call.tsv"
+echo "(mean of 2 interleaved rounds x $calls calls; whole process, client + in-process server)"
+rm -rf "$out"

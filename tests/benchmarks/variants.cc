@@ -1,0 +1,138 @@
+#include "tests/benchmarks/variants.h"
+
+#include <condition_variable>
+#include <mutex>
+
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/client_interceptor.h"
+
+namespace authrefresh {
+namespace bench {
+namespace {
+
+class HeaderOnly final : public grpc::experimental::Interceptor {
+ public:
+  explicit HeaderOnly(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      m->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    m->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class HeaderOnlyFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit HeaderOnlyFactory(std::string header) : header_(std::move(header)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new HeaderOnly(&header_);
+  }
+
+ private:
+  std::string header_;
+};
+
+testing::MockServers::Options Tls() {
+  testing::MockServers::Options o;
+  o.tls = true;
+  return o;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials() {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = testing::MockServers::TestCaPem();
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
+const char* VariantName(Variant v) {
+  switch (v) {
+    case kA: return "A plain";
+    case kB: return "B trivial interceptor";
+    case kC: return "C authrefresh";
+    case kF: return "F authrefresh fast mode";
+    case kATls: return "A plain /tls";
+    case kCTls: return "C authrefresh /tls";
+    case kFTls: return "F authrefresh fast mode /tls";
+    case kDTls: return "D call credentials /tls";
+    default: return "?";
+  }
+}
+
+Variants::Variants() : tls_servers_(Tls()) {
+  // Each server has its own authority and login; the tokens have the same
+  // length, so every variant sends the same number of header bytes.
+  const Token token = plain_servers_.authority().Login();
+  const Token tls_token = tls_servers_.authority().Login();
+  header_ = "Bearer " + token.access_token;
+  stubs_.resize(kVariantCount);
+  const auto insecure = grpc::InsecureChannelCredentials();
+  const std::string plain = plain_servers_.address(), tls = tls_servers_.address();
+
+  stubs_[kA] = test::Echo::NewStub(grpc::CreateChannel(plain, insecure));
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> f;
+  f.push_back(std::make_unique<HeaderOnlyFactory>(header_));
+  stubs_[kB] = test::Echo::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      plain, insecure, grpc::ChannelArguments(), std::move(f)));
+
+  manager_ = TokenManager::Create(
+      token, MakeGrpcTokenRefresher(grpc::CreateChannel(plain, insecure)));
+  tls_manager_ = TokenManager::Create(
+      tls_token, MakeGrpcTokenRefresher(grpc::CreateChannel(tls, TlsCredentials())));
+  InterceptorOptions loopback;
+  loopback.allow_insecure_transport = true;  // loopback benchmark
+  InterceptorOptions fast = loopback;
+  fast.unary_replay = InterceptorOptions::UnaryReplay::kNearExpiryOnly;
+  stubs_[kC] = test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, manager_, loopback));
+  stubs_[kF] = test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, manager_, fast));
+
+  InterceptorOptions tls_default;
+  InterceptorOptions tls_fast;
+  tls_fast.unary_replay = InterceptorOptions::UnaryReplay::kNearExpiryOnly;
+  stubs_[kATls] = test::Echo::NewStub(grpc::CreateChannel(tls, TlsCredentials()));
+  stubs_[kCTls] = test::Echo::NewStub(
+      CreateAuthRefreshChannel(tls, TlsCredentials(), tls_manager_, tls_default));
+  stubs_[kFTls] = test::Echo::NewStub(
+      CreateAuthRefreshChannel(tls, TlsCredentials(), tls_manager_, tls_fast));
+  stubs_[kDTls] = test::Echo::NewStub(grpc::CreateChannel(
+      tls, grpc::CompositeChannelCredentials(
+               TlsCredentials(), grpc::AccessTokenCredentials(tls_token.access_token))));
+  tls_header_ = "Bearer " + tls_token.access_token;
+}
+
+grpc::Status SyncSay(Variants& v, Variant which, const test::EchoRequest& request) {
+  grpc::ClientContext ctx;
+  if (Variants::AppAddsHeader(which)) ctx.AddMetadata("authorization", v.header(which));
+  test::EchoReply reply;
+  return v.stub(which).Say(&ctx, request, &reply);
+}
+
+grpc::Status CallbackSay(Variants& v, Variant which, const test::EchoRequest& request) {
+  grpc::ClientContext ctx;
+  if (Variants::AppAddsHeader(which)) ctx.AddMetadata("authorization", v.header(which));
+  test::EchoReply reply;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  v.stub(which).async()->Say(&ctx, &request, &reply, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return status;
+}
+
+}  // namespace bench
+}  // namespace authrefresh

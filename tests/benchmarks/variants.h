@@ -1,0 +1,57 @@
+// tests/benchmarks/variants.h
+//
+// The channels the benchmarks compare, over the same in-process servers on
+// 127.0.0.1, all sending the same `authorization` header:
+//   A  a plain channel; the application adds the header itself (the floor)
+//   B  a trivial interceptor that only adds the header at
+//      PRE_SEND_INITIAL_METADATA (the floor for any interceptor)
+//   C  authrefresh, default mode (every protobuf unary call hijacked so that
+//      a rejection can be replayed)
+//   F  authrefresh, fast mode (UnaryReplay::kNearExpiryOnly)
+//   D  gRPC call credentials carrying the token (AccessTokenCredentials)
+// A, C, F also over TLS ("/tls"), beside D, which needs TLS.
+
+#ifndef AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
+#define AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "interceptor/authrefresh.h"
+#include "tests/protos/echo.grpc.pb.h"
+#include "tests/testing/mock_servers.h"
+
+namespace authrefresh {
+namespace bench {
+
+enum Variant { kA, kB, kC, kF, kATls, kCTls, kFTls, kDTls, kVariantCount };
+
+const char* VariantName(Variant v);
+
+class Variants {
+ public:
+  Variants();
+  test::Echo::Stub& stub(Variant v) { return *stubs_[v]; }
+  // Whether the application adds the header itself (A).
+  static bool AppAddsHeader(Variant v) { return v == kA || v == kATls; }
+  // "Bearer <token>" of the variant's server (each server has its own login).
+  const std::string& header(Variant v) const { return v >= kATls ? tls_header_ : header_; }
+
+ private:
+  testing::MockServers plain_servers_;
+  testing::MockServers tls_servers_;
+  std::string header_, tls_header_;
+  std::shared_ptr<TokenManager> manager_, tls_manager_;
+  std::vector<std::unique_ptr<test::Echo::Stub>> stubs_;
+};
+
+// One unary call, sync API, with the header when the variant needs it.
+grpc::Status SyncSay(Variants& v, Variant which, const test::EchoRequest& request);
+// One unary call, callback API, waiting for its completion.
+grpc::Status CallbackSay(Variants& v, Variant which, const test::EchoRequest& request);
+
+}  // namespace bench
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
