@@ -66,7 +66,7 @@ void AttachToken::OnSendInitialMetadata(InterceptorBatchMethods* m) {
     return;
   }
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     waiting_ = m;
   }
   RefreshCoordinator::Wait wait = coordinator.Await(
@@ -80,7 +80,7 @@ void AttachToken::OnSendInitialMetadata(InterceptorBatchMethods* m) {
   }
   bool cancel_now = false;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (waiting_ != nullptr) {
       ticket_ = wait.ticket;
       cancel_now = cancelled_;
@@ -88,7 +88,7 @@ void AttachToken::OnSendInitialMetadata(InterceptorBatchMethods* m) {
   }
   // A cancellation that arrived before the ticket was known.
   if (cancel_now && coordinator.CancelWait(wait.ticket)) {
-    { MutexLock lock(&mu_); waiting_ = nullptr; }
+    { CallMutexLock lock(&mu_); waiting_ = nullptr; }
     m->Proceed();  // the call is cancelled in core; it completes as CANCELLED
   }
 }
@@ -96,7 +96,7 @@ void AttachToken::OnSendInitialMetadata(InterceptorBatchMethods* m) {
 void AttachToken::Resume(InterceptorBatchMethods* m,
                          const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (waiting_ == nullptr) return;
     waiting_ = nullptr;
     ticket_ = 0;
@@ -123,7 +123,7 @@ void AttachToken::OnCancel() {
   InterceptorBatchMethods* m = nullptr;
   uint64_t ticket = 0;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     cancelled_ = true;
     m = waiting_;
     ticket = ticket_;
@@ -131,7 +131,7 @@ void AttachToken::OnCancel() {
   if (m == nullptr || ticket == 0) return;
   if (!config_->coordinator->CancelWait(ticket)) return;  // Resume runs
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     waiting_ = nullptr;
   }
   // Not here: this hook runs under the ClientContext's lock.

@@ -46,7 +46,7 @@ class AttachToken final : public grpc::experimental::Interceptor {
   grpc::Status failure_;  // replaces the call's status when not OK
 
   // While the first batch waits for a token.
-  Mutex mu_;
+  CallMutex mu_;
   grpc::experimental::InterceptorBatchMethods* waiting_ ABSL_GUARDED_BY(mu_) =
       nullptr;
   uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;

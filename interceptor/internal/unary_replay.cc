@@ -86,7 +86,7 @@ void UnaryReplay::SendAttempt(const std::string& authorization,
   bool send = false;
   bool replay = false;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (!cancelled_ && !done_) {
       send = true;
       replay = attempts_sent_++ > 0;
@@ -116,7 +116,7 @@ void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
   uint64_t rejected = 0;
   std::shared_ptr<Attempt> finished;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     finished = std::move(in_flight_);
     // Retry once: only the first server attempt may be replayed.
     replay = attempts_sent_ == 1 && !cancelled_ &&
@@ -153,7 +153,7 @@ void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
 
 void UnaryReplay::WaitForToken(uint64_t rejected_generation, Outcome* rejected) {
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     waiting_ = true;
   }
   RefreshCoordinator::Wait wait = config_->coordinator->Await(
@@ -164,7 +164,7 @@ void UnaryReplay::WaitForToken(uint64_t rejected_generation, Outcome* rejected) 
       });
   if (wait.declined) {
     {
-      MutexLock lock(&mu_);
+      CallMutexLock lock(&mu_);
       waiting_ = false;
     }
     Finish(std::move(*rejected));  // the server's rejection, unchanged
@@ -176,7 +176,7 @@ void UnaryReplay::WaitForToken(uint64_t rejected_generation, Outcome* rejected) 
   }
   bool cancel_now = false;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (!waiting_) return;  // OnToken already ran
     ticket_ = wait.ticket;
     cancel_now = cancelled_;
@@ -189,7 +189,7 @@ void UnaryReplay::WaitForToken(uint64_t rejected_generation, Outcome* rejected) 
 void UnaryReplay::OnToken(
     const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (!waiting_) return;
     waiting_ = false;
     ticket_ = 0;
@@ -205,7 +205,7 @@ void UnaryReplay::OnCancel() {
   uint64_t ticket = 0;
   std::shared_ptr<Attempt> in_flight;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (cancelled_ || done_) return;
     cancelled_ = true;
     if (waiting_) ticket = ticket_;
@@ -216,7 +216,7 @@ void UnaryReplay::OnCancel() {
   std::shared_ptr<UnaryReplay> self = shared_from_this();
   if (ticket != 0 && config_->coordinator->CancelWait(ticket)) {
     {
-      MutexLock lock(&mu_);
+      CallMutexLock lock(&mu_);
       waiting_ = false;
     }
     RunSoon([self] {
@@ -236,7 +236,7 @@ void UnaryReplay::Finish(grpc::Status status) {
 
 void UnaryReplay::Finish(Outcome outcome) {
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (done_) return;
     done_ = true;
     outcome_ = std::move(outcome);
@@ -253,7 +253,7 @@ void UnaryReplay::AddReceiver(InterceptorBatchMethods* m) {
       m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)};
   bool done;
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     receivers_.push_back(r);
     done = done_;
   }
@@ -263,14 +263,14 @@ void UnaryReplay::AddReceiver(InterceptorBatchMethods* m) {
 void UnaryReplay::Drain() {
   std::shared_ptr<UnaryReplay> self = shared_from_this();
   {
-    MutexLock lock(&mu_);
+    CallMutexLock lock(&mu_);
     if (draining_) return;  // that thread will deliver ours too
     draining_ = true;
   }
   for (;;) {
     std::vector<Receiver> batch;
     {
-      MutexLock lock(&mu_);
+      CallMutexLock lock(&mu_);
       if (receivers_.empty()) {
         draining_ = false;
         return;

@@ -91,7 +91,7 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
   std::shared_ptr<grpc::CallCredentials> credentials_;
   grpc_compression_algorithm compression_ = GRPC_COMPRESS_NONE;
 
-  Mutex mu_;
+  CallMutex mu_;
   std::shared_ptr<Attempt> in_flight_ ABSL_GUARDED_BY(mu_);
   int attempts_sent_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sent_generation_ ABSL_GUARDED_BY(mu_) = 0;
