@@ -156,7 +156,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
           return it == values.end() ? 0.0 : it->second;
         };
         std::fprintf(tsv, "%s\t%s\t%.2f\t%.2f\t%.2f\t%.0f\n",
-                     name.substr(0, b).c_str(), row.label.c_str(), get("p50_us"),
+                     name.substr(0, name.find("/real_time")).c_str(), row.label.c_str(), get("p50_us"),
                      get("p99_us"), get("cpu_us"), get("items_per_second"));
       }
     }

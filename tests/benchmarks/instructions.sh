@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per call by variant, counted by callgrind (stable on a shared
-# machine, unlike wall-clock time). Usage: tests/benchmarks/instructions.sh [calls]
+# machine, unlike wall-clock time). Usage: tests/benchmarks/instructions.sh [calls] [tsv]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 calls="${1:-2000}"
+tsv="${2:-}"  # optional: also write "<n>\t<variant>\t<instructions per call>" for plot.gp
 bazel build -c opt //tests/benchmarks:instructions >/dev/null 2>&1
 out="$(mktemp -d)"
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" \
@@ -24,7 +25,8 @@ awk -F'\t' '
     order="A plain|B trivial interceptor|C authrefresh|F authrefresh fast mode|A plain /tls|C authrefresh /tls|F authrefresh fast mode /tls|D call credentials /tls";
     k=split(order, names, "|");
     for (i=1; i<=k; i++) { v=names[i]; x=sum[v]/n[v]; base=(v ~ /tls/) ? at : a;
-      printf "%-30s %14.0f %8.3f %8s\n", v, x, x/base, (v ~ /tls/) ? "-" : sprintf("%.3f", x/b) }
-  }' "$out/per_call.tsv"
+      printf "%-30s %14.0f %8.3f %8s\n", v, x, x/base, (v ~ /tls/) ? "-" : sprintf("%.3f", x/b)
+      if (tsv != "") printf "%d\t%s\t%.0f\n", i, v, x > tsv }
+  }' tsv="$tsv" "$out/per_call.tsv"
 echo "(mean of 2 interleaved rounds x $calls calls; whole process, client + in-process server)"
 rm -rf "$out"
