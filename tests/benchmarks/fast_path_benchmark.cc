@@ -111,7 +111,6 @@ class RatioReporter : public benchmark::ConsoleReporter {
         auto it = r.counters.find(c);
         if (it != r.counters.end()) row.values[c] = it->second.value;
       }
-      row.aggregate = r.run_type == Run::RT_Aggregate;
     }
   }
 
@@ -167,7 +166,6 @@ class RatioReporter : public benchmark::ConsoleReporter {
   struct Row {
     std::string label;
     std::map<std::string, double> values;
-    bool aggregate = false;
   };
   const Row* Find(const std::string& name) const {
     auto it = rows_.find(name);
