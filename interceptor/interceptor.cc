@@ -5,6 +5,8 @@
 #include "grpcpp/create_channel.h"
 #include "interceptor/internal/attach_token.h"
 #include "interceptor/internal/interceptor_config.h"
+#include "interceptor/internal/replay_interceptor.h"
+#include "interceptor/internal/stream_replay.h"
 #include "interceptor/internal/unary_replay.h"
 
 namespace authrefresh {
@@ -28,7 +30,10 @@ class AuthRefreshInterceptorFactory final
         config_(std::make_shared<InterceptorConfig>(
             manager_->coordinator(), options.excluded_methods, transport,
             options.is_rejection,
-            options.unary_replay == InterceptorOptions::UnaryReplay::kNearExpiryOnly)) {}
+            options.unary_replay == InterceptorOptions::UnaryReplay::kNearExpiryOnly,
+            StreamReplayLimits{options.replay_server_streams,
+                               options.stream_read_ahead_messages,
+                               options.stream_read_ahead_bytes})) {}
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
@@ -47,7 +52,10 @@ class AuthRefreshInterceptorFactory final
             config_->coordinator->Fresh(config_->coordinator->Current())) {
           return new AttachToken(config_, info);
         }
-        return new ReplayInterceptor(config_, info);
+        return new ReplayInterceptor<UnaryReplay>(config_, info);
+      case CallHandling::kReplayStream:
+        if (!config_->streams.enabled) return new AttachToken(config_, info);
+        return new ReplayInterceptor<StreamReplay>(config_, info);
     }
     return new PassThrough();
   }

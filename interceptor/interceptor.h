@@ -10,10 +10,16 @@
 //    UNAUTHENTICATED is replayed once, with the same request bytes, metadata,
 //    deadline, compression and call credentials, after the shared refresh;
 //    the application sees only the replay's response, status and metadata;
-//  * streaming calls, and unary calls whose messages are not protobuf (an
-//    application's own GenericStub calls), get the token but are not
-//    replayed; their UNAUTHENTICATED starts the shared refresh, so the next
-//    call succeeds.
+//  * a server-streaming call with protobuf messages that the server rejects
+//    with UNAUTHENTICATED before sending anything (no headers, no message:
+//    the usual Trailers-Only rejection) is replayed once in the same way;
+//    once the server has sent headers or a message, the stream is the
+//    application's and a later rejection reaches it unchanged;
+//  * client-streaming and bidi calls, and calls whose messages are not
+//    protobuf (an application's own GenericStub calls), get the token but
+//    are never replayed (replaying a client's writes would mean buffering
+//    every one of them); their UNAUTHENTICATED starts the shared refresh, so
+//    the next call succeeds.
 //
 // authrefresh's calls run on gRPC's own threads; it starts none of its own.
 
@@ -72,6 +78,19 @@ struct InterceptorOptions {
     kNearExpiryOnly,
   };
   UnaryReplay unary_replay = UnaryReplay::kAlways;
+
+  // Server-streaming calls are replayed once when the server rejects them
+  // before its first response headers or message. False: they only carry
+  // the token, like client-streaming and bidi calls.
+  bool replay_server_streams = true;
+  // A replayed server stream is read by authrefresh ahead of the
+  // application. It holds at most this many messages that the application
+  // has not read yet (at least 1), and stops reading ahead once they reach
+  // stream_read_ahead_bytes (one message larger than that is still read).
+  // Then gRPC's flow control holds the server back: memory stays bounded
+  // however long the stream and however slow the reader.
+  size_t stream_read_ahead_messages = 8;
+  size_t stream_read_ahead_bytes = size_t{1} << 20;
 };
 
 // The default rejection policy: UNAUTHENTICATED from the server, unless its

@@ -284,33 +284,6 @@ TEST(Streams, ServerStreamCarriesTheToken) {
   EXPECT_EQ(n, 5);
 }
 
-TEST(Streams, RejectedStreamIsNotReplayedButTheNextCallSucceeds) {
-  Harness h;
-  h.authority().RevokeAccessTokens();
-  {
-    grpc::ClientContext ctx;
-    test::EchoRequest request;
-    request.set_count(3);
-    auto reader = h.stub().Listen(&ctx, request);
-    test::EchoReply reply;
-    EXPECT_FALSE(reader->Read(&reply));
-    EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kUnauthenticated));
-  }
-  EXPECT_EQ(h.echo().hits(), 1);
-  EXPECT_EQ(h.manager()->Stats().refreshes_started, 1u);
-  // The next stream waits for that refresh if needed, then succeeds.
-  grpc::ClientContext ctx;
-  test::EchoRequest request;
-  request.set_count(3);
-  auto reader = h.stub().Listen(&ctx, request);
-  test::EchoReply reply;
-  int n = 0;
-  while (reader->Read(&reply)) ++n;
-  EXPECT_THAT(reader->Finish(), IsOk());
-  EXPECT_EQ(n, 3);
-  EXPECT_EQ(h.tokens().calls(), 1);
-}
-
 TEST(Streams, ClientStreamAndBidiCarryTheToken) {
   Harness h;
   {

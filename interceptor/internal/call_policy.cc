@@ -57,9 +57,12 @@ bool MethodPolicy::Excluded(absl::string_view method) const {
 CallHandling MethodPolicy::Classify(
     const char* method, grpc::experimental::ClientRpcInfo::Type type) const {
   if (method == nullptr || Excluded(method)) return CallHandling::kPassThrough;
-  if (type == grpc::experimental::ClientRpcInfo::Type::UNARY &&
-      IsProtobufMethod(method)) {
+  using Type = grpc::experimental::ClientRpcInfo::Type;
+  if (type == Type::UNARY && IsProtobufMethod(method)) {
     return CallHandling::kReplay;
+  }
+  if (type == Type::SERVER_STREAMING && IsProtobufMethod(method)) {
+    return CallHandling::kReplayStream;
   }
   return CallHandling::kAttach;
 }

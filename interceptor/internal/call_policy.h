@@ -22,7 +22,8 @@ namespace internal {
 enum class CallHandling {
   kPassThrough,  // excluded: no token, no replay
   kAttach,       // token attached; a rejection starts the shared refresh
-  kReplay,       // token attached; a rejection is replayed once
+  kReplay,       // unary: token attached; a rejection is replayed once
+  kReplayStream, // server stream: replayed once if rejected before commit
 };
 
 class MethodPolicy {
@@ -31,10 +32,11 @@ class MethodPolicy {
   // (a missing leading '/' is tolerated). TokenService is always excluded.
   explicit MethodPolicy(const std::vector<std::string>& excluded);
 
-  // Unary calls are replayed only when their method is a protobuf method
-  // linked into this binary (its descriptor is in the generated pool): only
-  // then is the application's response object a protobuf message that the
-  // replay can fill.
+  // Unary and server-streaming calls are replayed only when their method is
+  // a protobuf method linked into this binary (its descriptor is in the
+  // generated pool): only then is the application's response object a
+  // protobuf message that the replay can fill. Client-streaming and bidi
+  // calls are never replayed (that would mean buffering every write).
   CallHandling Classify(const char* method,
                         grpc::experimental::ClientRpcInfo::Type type) const;
 

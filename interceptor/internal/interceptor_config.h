@@ -21,15 +21,24 @@ namespace internal {
 using RejectionPolicy =
     std::function<bool(const grpc::Status&, const ServerMetadata&)>;
 
+// How server-streaming calls are replayed (InterceptorOptions).
+struct StreamReplayLimits {
+  bool enabled = true;
+  size_t read_ahead_messages = 8;  // at least 1 is used
+  size_t read_ahead_bytes = size_t{1} << 20;
+};
+
 struct InterceptorConfig {
   InterceptorConfig(std::shared_ptr<RefreshCoordinator> c,
                     const std::vector<std::string>& excluded, TransportPolicy t,
-                    RejectionPolicy rejection, bool replay_near_expiry_only = false)
+                    RejectionPolicy rejection, bool replay_near_expiry_only = false,
+                    StreamReplayLimits streams = {})
       : coordinator(std::move(c)),
         methods(excluded),
         transport(t),
         is_rejection(std::move(rejection)),
-        replay_near_expiry_only(replay_near_expiry_only) {}
+        replay_near_expiry_only(replay_near_expiry_only),
+        streams(streams) {}
 
   // The one place a call's outcome is judged: a server's rejection of the
   // token that a refresh can fix.
@@ -47,6 +56,7 @@ struct InterceptorConfig {
   // InterceptorOptions::UnaryReplay::kNearExpiryOnly: a unary call whose
   // token is fresh is attached, not hijacked.
   const bool replay_near_expiry_only;
+  const StreamReplayLimits streams;
 };
 
 // Runs `fn` soon on one of gRPC's threads (grpc::Alarm). For work that must

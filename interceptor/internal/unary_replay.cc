@@ -320,47 +320,5 @@ void UnaryReplay::Fill(const Receiver& r) {
   }
 }
 
-ReplayInterceptor::ReplayInterceptor(
-    std::shared_ptr<const InterceptorConfig> config,
-    grpc::experimental::ClientRpcInfo* info)
-    : config_(config),
-      info_(info),
-      replay_(std::make_shared<UnaryReplay>(std::move(config), info)) {}
-
-void ReplayInterceptor::Intercept(InterceptorBatchMethods* m) {
-  if (skip_ != nullptr) {
-    skip_->Intercept(m);
-    return;
-  }
-  if (!hijacked_ &&
-      m->QueryInterceptionHookPoint(
-          InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) &&
-      m->GetSendInitialMetadata()->count(kSkipRefreshKey) > 0) {
-    skip_ = std::make_unique<AttachToken>(config_, info_);
-    skip_->Intercept(m);  // strips the mark, attaches, never refreshes
-    return;
-  }
-  if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_CANCEL)) {
-    replay_->OnCancel();
-    return;
-  }
-  if (!hijacked_ && m->QueryInterceptionHookPoint(
-                        InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-    hijacked_ = true;
-    replay_->Capture(m);
-    m->Hijack();  // re-enters Intercept with this batch's PRE_RECV_* points
-    replay_->Start();
-    return;
-  }
-  if (m->QueryInterceptionHookPoint(
-          InterceptionHookPoints::PRE_RECV_INITIAL_METADATA) ||
-      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_MESSAGE) ||
-      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)) {
-    replay_->AddReceiver(m);
-    return;
-  }
-  m->Proceed();
-}
-
 }  // namespace internal
 }  // namespace authrefresh

@@ -106,22 +106,6 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
   Outcome outcome_;
 };
 
-// The interceptor of a replayable call: hijacks it and forwards to UnaryReplay.
-class ReplayInterceptor final : public grpc::experimental::Interceptor {
- public:
-  ReplayInterceptor(std::shared_ptr<const InterceptorConfig> config,
-                    grpc::experimental::ClientRpcInfo* info);
-  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override;
-
- private:
-  std::shared_ptr<const InterceptorConfig> config_;
-  grpc::experimental::ClientRpcInfo* const info_;
-  std::shared_ptr<UnaryReplay> replay_;
-  bool hijacked_ = false;
-  // A call marked with SkipTokenRefresh() is not hijacked: this handles it.
-  std::unique_ptr<AttachToken> skip_;
-};
-
 }  // namespace internal
 }  // namespace authrefresh
 

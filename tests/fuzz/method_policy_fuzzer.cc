@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> excluded = absl::StrSplit(entries, '\n');
   authrefresh::internal::MethodPolicy policy(excluded);
   using Type = grpc::experimental::ClientRpcInfo::Type;
-  for (Type type : {Type::UNARY, Type::SERVER_STREAMING, Type::BIDI_STREAMING}) {
+  for (Type type : {Type::UNARY, Type::SERVER_STREAMING, Type::CLIENT_STREAMING,
+                    Type::BIDI_STREAMING}) {
     auto handling = policy.Classify(method.c_str(), type);
     // The token service is never intercepted.
     if (method.rfind("/authrefresh.v1.TokenService/", 0) == 0 &&
@@ -28,9 +29,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         handling != authrefresh::internal::CallHandling::kPassThrough) {
       std::abort();
     }
-    // Streams are never replayed.
+    // Only unary calls get unary replay, only server streams stream
+    // replay; client-streaming and bidi calls are never replayed.
     if (type != Type::UNARY &&
         handling == authrefresh::internal::CallHandling::kReplay) {
+      std::abort();
+    }
+    if (type != Type::SERVER_STREAMING &&
+        handling == authrefresh::internal::CallHandling::kReplayStream) {
       std::abort();
     }
   }

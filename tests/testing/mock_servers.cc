@@ -360,15 +360,74 @@ grpc::Status MockEchoService::Listen(grpc::ServerContext* context,
   std::string fingerprint;
   int hit = 0;
   grpc::Status s = Authorize(context, &fingerprint, &hit);
+  context->AddTrailingMetadata("x-attempt", std::to_string(hit));
   if (!s.ok()) return s;
+  context->AddInitialMetadata("x-initial", request->text());
+  auto rejection = [context] {
+    context->AddTrailingMetadata("www-authenticate",
+                                 "Bearer error=\"invalid_token\"");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "revoked mid-stream");
+  };
+  if (request->has_reject_after() && request->reject_after() == 0) {
+    writer->SendInitialMetadata();
+    return rejection();
+  }
+  const std::string padding(request->reply_padding(), 'p');
+  grpc::Status result = grpc::Status::OK;
   for (int i = 0; i < request->count(); ++i) {
+    if (request->has_hold_after() && i == request->hold_after()) {
+      absl::MutexLock lock(&mu_);
+      ++held_streams_;
+      auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return streams_released_;
+      };
+      mu_.Await(absl::Condition(&released));
+      --held_streams_;
+    }
+    if (request->has_reject_after() && i == request->reject_after()) {
+      result = rejection();
+      break;
+    }
     test::EchoReply reply;
     reply.set_text(request->text());
     reply.set_index(i);
     reply.set_authorization(fingerprint);
-    if (!writer->Write(reply)) break;
+    reply.set_padding(padding);
+    if (!writer->Write(reply)) {
+      absl::MutexLock lock(&mu_);
+      ++broken_streams_;
+      break;
+    }
   }
-  return grpc::Status::OK;
+  absl::MutexLock lock(&mu_);
+  ++streams_ended_;
+  return result;
+}
+
+void MockEchoService::ReleaseStreams() {
+  absl::MutexLock lock(&mu_);
+  streams_released_ = true;
+}
+
+void MockEchoService::AwaitHeldStreams(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return held_streams_ >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
+}
+
+int MockEchoService::broken_streams() {
+  absl::MutexLock lock(&mu_);
+  return broken_streams_;
+}
+
+void MockEchoService::AwaitStreamsEnded(int n) {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return streams_ended_ >= n;
+  };
+  mu_.Await(absl::Condition(&enough));
 }
 
 grpc::Status MockEchoService::Collect(grpc::ServerContext* context,
@@ -479,6 +538,8 @@ MockServers::MockServers(Options options)
 
 MockServers::~MockServers() {
   tokens_.Release();
+  echo_.Resume();
+  echo_.ReleaseStreams();
   server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
 }

@@ -142,6 +142,15 @@ class MockEchoService final : public test::Echo::Service {
   void Resume() ABSL_LOCKS_EXCLUDED(mu_);
   void AwaitPaused(int n) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Listen calls whose request sets hold_after wait there until this.
+  void ReleaseStreams() ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until `n` Listen calls are waiting at hold_after.
+  void AwaitHeldStreams(int n) ABSL_LOCKS_EXCLUDED(mu_);
+  // Listen calls that ended because a write failed (the client went away).
+  int broken_streams() ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until `n` accepted Listen calls have ended (any way).
+  void AwaitStreamsEnded(int n) ABSL_LOCKS_EXCLUDED(mu_);
+
   int hits() ABSL_LOCKS_EXCLUDED(mu_);
   int rejected() ABSL_LOCKS_EXCLUDED(mu_);
   // Calls that arrived carrying authrefresh's own marker metadata (must be 0).
@@ -151,11 +160,13 @@ class MockEchoService final : public test::Echo::Service {
   int accepted() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Say echoes `text`, then "|x-app=<value of the x-app metadata>", and the
-  // fingerprint of the token it saw. It sends initial metadata
+  // fingerprint of the token it saw. Say and Listen send initial metadata
   // "x-initial: <text>" and trailing metadata "x-attempt: <hit number>" and
   // "x-deadline-set: yes|no".
   grpc::Status Say(grpc::ServerContext* context, const test::EchoRequest* request,
                    test::EchoReply* reply) override;
+  // Listen streams `count` replies (index 0..count-1, `reply_padding` bytes
+  // of padding each); see EchoRequest for reject_after and hold_after.
   grpc::Status Listen(grpc::ServerContext* context,
                       const test::EchoRequest* request,
                       grpc::ServerWriter<test::EchoReply>* writer) override;
@@ -179,6 +190,10 @@ class MockEchoService final : public test::Echo::Service {
   std::string www_authenticate_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool streams_released_ ABSL_GUARDED_BY(mu_) = false;
+  int held_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int broken_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int streams_ended_ ABSL_GUARDED_BY(mu_) = 0;
   int hits_ ABSL_GUARDED_BY(mu_) = 0;
   int rejected_ ABSL_GUARDED_BY(mu_) = 0;
   int leaked_markers_ ABSL_GUARDED_BY(mu_) = 0;
