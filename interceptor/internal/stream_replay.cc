@@ -166,7 +166,9 @@ void StreamReplay::OnMessage(Attempt* attempt, bool ok) {
     CallMutexLock lock(&mu_);
     reading_ = false;
     if (!ok) {
-      // The stream is over; OnAttemptDone follows.
+      // No more messages; OnAttemptDone follows with the status. After the
+      // commit point this end is final: reads can learn it now.
+      if (committed_) no_more_messages_ = true;
     } else if (abort_.has_value()) {
       attempt->message.Clear();  // ending early: nothing more is delivered
     } else {
@@ -189,7 +191,7 @@ void StreamReplay::OnMessage(Attempt* attempt, bool ok) {
   // Inside a reaction the attempt is alive: reading on is safe here.
   if (read_more) attempt->StartRead(&attempt->message);
   if (arm_deadline) ArmDeadlineTimer();
-  if (ok) Drain();
+  Drain();
 }
 
 void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
@@ -449,8 +451,9 @@ void StreamReplay::Drain() {
       bool gave_message = false;
       for (auto it = receivers_.begin(); it != receivers_.end();) {
         const Receiver& r = *it;
-        const bool can = !r.status && (!r.initial_metadata || headers_ready_) &&
-                         (!r.message || !buffer_.empty() || ended_);
+        const bool can =
+            !r.status && (!r.initial_metadata || headers_ready_) &&
+            (!r.message || !buffer_.empty() || ended_ || no_more_messages_);
         if (!can) {
           ++it;
           continue;

@@ -129,6 +129,8 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
   bool committed_ ABSL_GUARDED_BY(mu_) = false;  // headers or a message came
   bool reading_ ABSL_GUARDED_BY(mu_) = false;    // a read is outstanding
   bool paused_ ABSL_GUARDED_BY(mu_) = false;     // held open, no read
+  // The committed attempt has no more messages (its status may not be known).
+  bool no_more_messages_ ABSL_GUARDED_BY(mu_) = false;
   // Waiting for a token.
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;
