@@ -434,6 +434,24 @@ TEST(StreamCancel, DropsMessagesReadAheadButNotRead) {
   h.echo().ReleaseStreams();
 }
 
+// gRPC cancels a call whose ClientContext goes before the call ended; the
+// attempt authrefresh made for it must go the same way, not linger.
+TEST(StreamCancel, ReaderDroppedWithoutFinishCancelsTheAttempt) {
+  Harness h;
+  test::EchoRequest request = Listen("drop", 100);
+  request.set_hold_after(3);
+  {
+    grpc::ClientContext ctx;
+    auto reader = h.stub().Listen(&ctx, request);
+    test::EchoReply reply;
+    ASSERT_TRUE(reader->Read(&reply));
+    h.echo().AwaitHeldStreams(1);
+  }  // reader and context dropped mid-stream
+  h.echo().ReleaseStreams();
+  h.echo().AwaitStreamsEnded(1);
+  EXPECT_EQ(h.echo().broken_streams(), 1);
+}
+
 TEST(StreamCancel, CallbackReaderCancelledMidStream) {
   Harness h;
   test::EchoRequest request = Listen("cbc", 100);

@@ -19,8 +19,9 @@ namespace authrefresh {
 namespace internal {
 
 // `Replay` provides Capture(m) (first batch, before Hijack), Start() (after
-// it), AddReceiver(m) (a batch with PRE_RECV_* hook points) and OnCancel()
-// (PRE_SEND_CANCEL; must not block or run application code).
+// it), AddReceiver(m) (a batch with PRE_RECV_* hook points), OnCancel()
+// (PRE_SEND_CANCEL; must not block or run application code) and
+// OnApplicationGone() (the application's ClientContext is being destroyed).
 template <class Replay>
 class ReplayInterceptor final : public grpc::experimental::Interceptor {
  public:
@@ -29,6 +30,10 @@ class ReplayInterceptor final : public grpc::experimental::Interceptor {
       : config_(config),
         info_(info),
         replay_(std::make_shared<Replay>(std::move(config), info)) {}
+
+  ~ReplayInterceptor() override {
+    if (hijacked_) replay_->OnApplicationGone();
+  }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
     using grpc::experimental::InterceptionHookPoints;

@@ -203,10 +203,12 @@ void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
       status, attempt->context.GetServerTrailingMetadata());
   bool replay = false;
   bool note_rejection = false;
+  bool application_gone = false;
   uint64_t generation = 0;
   std::shared_ptr<Attempt> finished;
   {
     CallMutexLock lock(&mu_);
+    application_gone = application_gone_;
     finished = std::move(in_flight_);
     reading_ = paused_ = false;
     const bool live = !abort_.has_value() && !cancelled_;
@@ -215,9 +217,15 @@ void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
     note_rejection = live && rejection && committed_;
     generation = sent_generation_;
   }
-  // Let the attempt go now (we are in its OnDone, its last reaction), while
-  // the application's ClientContext still holds the channel.
-  finished.reset();
+  if (application_gone) {
+    // The attempt's context may hold the channel's last reference, which
+    // must not be dropped on this (callback) thread; a timer thread is fine.
+    RunSoon([finished = std::move(finished)] {});
+  } else {
+    // Let the attempt go now (we are in its OnDone, its last reaction),
+    // while the application's ClientContext still holds the channel.
+    finished.reset();
+  }
 
   if (config_->transport == TransportPolicy::kGate &&
       IsInsecureTransportRefusal(status)) {
@@ -300,6 +308,16 @@ void StreamReplay::OnCancel() {
   // This hook runs under the application's ClientContext lock: cancelling
   // the attempt or completing the call here could run the application's
   // code, so hop to another thread.
+  RunSoon([self = shared_from_this()] { self->CompleteAbort(); });
+}
+
+void StreamReplay::OnApplicationGone() {
+  {
+    CallMutexLock lock(&mu_);
+    application_gone_ = true;
+    receivers_.clear();  // their batches are being freed with the call
+    if (!MarkAbortLocked(Cancelled())) return;
+  }
   RunSoon([self = shared_from_this()] { self->CompleteAbort(); });
 }
 

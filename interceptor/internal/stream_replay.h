@@ -55,6 +55,10 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
   void Start();
   void AddReceiver(grpc::experimental::InterceptorBatchMethods* m);
   void OnCancel();
+  // The application's ClientContext is being destroyed, possibly before the
+  // stream ended (a ClientReader dropped without Finish): gRPC cancels such
+  // a call, so the attempt is cancelled too, and nothing is delivered.
+  void OnApplicationGone();
 
  private:
   class Attempt;
@@ -151,6 +155,7 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
   // The application's pending receive batches, in arrival order.
   std::deque<Receiver> receivers_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool application_gone_ ABSL_GUARDED_BY(mu_) = false;
   bool deadline_armed_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<Clock::Timer> deadline_timer_ ABSL_GUARDED_BY(mu_);
 };

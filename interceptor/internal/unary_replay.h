@@ -45,6 +45,9 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
   void AddReceiver(grpc::experimental::InterceptorBatchMethods* m);
   // PRE_SEND_CANCEL. Never blocks; runs nothing of the application's.
   void OnCancel();
+  // Nothing to do: a unary call's context cannot go before its status,
+  // which is delivered after every attempt is done.
+  void OnApplicationGone() {}
 
  private:
   class Attempt;
