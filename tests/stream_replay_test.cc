@@ -396,22 +396,38 @@ TEST(StreamCancel, WhileWaitingForTheRefresh) {
   EXPECT_EQ(h.tokens().calls(), 1);
 }
 
+// A stub whose channel keeps gRPC's flow-control window at 64 KiB (BDP
+// probing off): a server streaming more than that to a reader that stops can
+// only end its stream by being cancelled.
+std::unique_ptr<test::Echo::Stub> WindowBoundStub(Harness& h,
+                                                  const InterceptorOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  return test::Echo::NewStub(CreateAuthRefreshChannel(
+      h.servers().address(), grpc::InsecureChannelCredentials(), h.manager(),
+      options, args));
+}
+
+test::EchoRequest FourMegabytes(const std::string& text) {
+  test::EchoRequest request = Listen(text, 1000);
+  request.set_reply_padding(4096);
+  return request;
+}
+
 TEST(StreamCancel, MidStreamReachesTheServer) {
-  Harness h;
-  test::EchoRequest request = Listen("mid", 100);
-  request.set_hold_after(3);
+  HarnessOptions options;
+  Harness h(options);
+  auto stub = WindowBoundStub(h, options.interceptor);
   grpc::ClientContext ctx;
-  auto reader = h.stub().Listen(&ctx, request);
+  auto reader = stub->Listen(&ctx, FourMegabytes("mid"));
   test::EchoReply reply;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(reader->Read(&reply));
     EXPECT_EQ(reply.index(), i);
   }
-  h.echo().AwaitHeldStreams(1);
   ctx.TryCancel();
   EXPECT_FALSE(reader->Read(&reply));
   EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kCancelled));
-  h.echo().ReleaseStreams();
   h.echo().AwaitStreamsEnded(1);
   EXPECT_EQ(h.echo().broken_streams(), 1);  // the server saw it go
   EXPECT_EQ(h.echo().hits(), 1);
@@ -440,18 +456,10 @@ TEST(StreamCancel, DropsMessagesReadAheadButNotRead) {
 TEST(StreamCancel, ReaderDroppedWithoutFinishCancelsTheAttempt) {
   HarnessOptions options;
   Harness h(options);
-  // BDP off: the 64 KiB window holds the server back, so its stream can only
-  // end by being cancelled.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stub = test::Echo::NewStub(CreateAuthRefreshChannel(
-      h.servers().address(), grpc::InsecureChannelCredentials(), h.manager(),
-      options.interceptor, args));
-  test::EchoRequest request = Listen("drop", 1000);
-  request.set_reply_padding(4096);
+  auto stub = WindowBoundStub(h, options.interceptor);
   {
     grpc::ClientContext ctx;
-    auto reader = stub->Listen(&ctx, request);
+    auto reader = stub->Listen(&ctx, FourMegabytes("drop"));
     test::EchoReply reply;
     ASSERT_TRUE(reader->Read(&reply));
   }  // reader and context dropped mid-stream, without Finish()
@@ -503,23 +511,15 @@ TEST(StreamDeadline, StalledReaderHoldsBackTheServerUntilTheDeadline) {
   HarnessOptions options;
   options.interceptor.stream_read_ahead_messages = 2;
   Harness h(options);
-  // Without BDP probing the flow-control window stays at 64 KiB, so the
-  // server below must block: authrefresh holds 2 messages, no more.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stub = test::Echo::NewStub(CreateAuthRefreshChannel(
-      h.servers().address(), grpc::InsecureChannelCredentials(), h.manager(),
-      options.interceptor, args));
-  test::EchoRequest request = Listen("slow", 1000);
-  request.set_reply_padding(4096);  // 4 MB in all
+  auto stub = WindowBoundStub(h, options.interceptor);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(500));
-  auto reader = stub->Listen(&ctx, request);
+  auto reader = stub->Listen(&ctx, FourMegabytes("slow"));
   test::EchoReply reply;
   ASSERT_TRUE(reader->Read(&reply));
-  // The reader stalls; the server blocks on flow control until the deadline
-  // ends the call, and its write fails.
+  // The reader stalls; authrefresh holds 2 messages, no more, so the server
+  // blocks on flow control until the deadline ends the call.
   h.echo().AwaitStreamsEnded(1);
   EXPECT_EQ(h.echo().broken_streams(), 1);
   int more = 0;

@@ -13,6 +13,13 @@
 // allocated before the first reading and not counted.
 //
 //   bazel run -c opt //tests/benchmarks:storm_benchmark -- [--calls=1000] [--rounds=5] [--waiting=10000]
+//
+// Where a waiting call's bytes go (gRPC sizes each call's arena from what the
+// channel's earlier calls used, so heap totals move by several KB between
+// runs): `--waiting_only --massif_prefix=/tmp/ms` under
+// `valgrind --tool=massif --vgdb=yes` writes allocation trees before and
+// while the calls wait; tests/benchmarks/waiting_memory.sh does that and
+// splits each call's bytes into gRPC's call arena and everything else.
 
 #include <malloc.h>
 
@@ -22,12 +29,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "valgrind/valgrind.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/client_interceptor.h"
 #include "interceptor/authrefresh.h"
 #include "tests/protos/echo.grpc.pb.h"
 #include "tests/testing/mock_servers.h"
@@ -97,6 +107,17 @@ int Flag(int argc, char** argv, const char* name, int fallback) {
     if (std::strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return std::atoi(argv[i] + n + 1);
   }
   return fallback;
+}
+
+// Under valgrind --tool=massif with --vgdb=yes, writes a detailed snapshot
+// (allocation tree) to `<prefix>.<name>`; elsewhere does nothing. Set by
+// --massif_prefix=PATH, to see which allocations make up a waiting call.
+const char* g_massif_prefix = nullptr;
+void MassifSnapshot(const char* name) {
+  if (g_massif_prefix == nullptr || !RUNNING_ON_VALGRIND) return;
+  char command[512];
+  std::snprintf(command, sizeof(command), "detailed_snapshot %s.%s", g_massif_prefix, name);
+  VALGRIND_MONITOR_COMMAND(command);
 }
 
 size_t HeapBytes() {
@@ -180,7 +201,7 @@ int Storm(int n, int rounds) {
   return all_good ? 0 : 1;
 }
 
-int Waiting(int n, InterceptorOptions::UnaryReplay mode) {
+int Waiting(int n, InterceptorOptions::UnaryReplay mode, double* per_call) {
   testing::MockServers servers;
   auto manager = TokenManager::Create(
       servers.authority().Login(),
@@ -202,6 +223,11 @@ int Waiting(int n, InterceptorOptions::UnaryReplay mode) {
 
   auto calls = MakeCalls(n);
   malloc_trim(0);
+  const char* const name =
+      mode == InterceptorOptions::UnaryReplay::kAlways ? "default" : "fast";
+  const std::string before_name = std::string(name) + ".before";
+  const std::string during_name = std::string(name) + ".during";
+  MassifSnapshot(before_name.c_str());
   const size_t before = HeapBytes();
   size_t during = 0;
   const uint64_t waited_before = manager->Stats().calls_waited;
@@ -211,12 +237,14 @@ int Waiting(int n, InterceptorOptions::UnaryReplay mode) {
       std::this_thread::yield();
     }
     during = HeapBytes();
+    MassifSnapshot(during_name.c_str());
     servers.tokens().Release();
   });
   std::printf("waiting (%s): %d calls waiting for a refresh: %.0f heap bytes per call "
               "(%zu -> %zu); after the refresh: %d failed\n",
               mode == InterceptorOptions::UnaryReplay::kAlways ? "default mode" : "fast mode",
               n, (static_cast<double>(during) - before) / n, before, during, failed);
+  *per_call = (static_cast<double>(during) - before) / n;
   return failed == 0 ? 0 : 1;
 }
 
@@ -246,15 +274,134 @@ double GrpcPendingCallBytes(int n) {
   return per_call;
 }
 
+// The floor for any design that holds a call without blocking a thread: an
+// interceptor that does nothing but hijack the call and park its batches,
+// on a channel warmed up by the same 64 calls as authrefresh's (gRPC sizes
+// each new call's arena from the calls the channel has seen, so a cold
+// channel's pending call is smaller than a warm one's).
+class Parking {
+ public:
+  class Interceptor final : public grpc::experimental::Interceptor {
+   public:
+    explicit Interceptor(Parking* p) : p_(p) {}
+    void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+      using grpc::experimental::InterceptionHookPoints;
+      if (!p_->parking.load()) {
+        m->Proceed();
+        return;
+      }
+      if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+        m->Hijack();
+        return;
+      }
+      if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)) {
+        std::lock_guard<std::mutex> lock(p_->mu);
+        p_->parked.push_back(m);
+        return;
+      }
+      m->Proceed();
+    }
+
+   private:
+    Parking* const p_;
+  };
+  class Factory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+   public:
+    explicit Factory(Parking* p) : p_(p) {}
+    grpc::experimental::Interceptor* CreateClientInterceptor(
+        grpc::experimental::ClientRpcInfo*) override {
+      return new Interceptor(p_);
+    }
+
+   private:
+    Parking* const p_;
+  };
+
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return parked.size();
+  }
+  // Completes every parked call with UNAVAILABLE.
+  void Release() {
+    std::vector<grpc::experimental::InterceptorBatchMethods*> all;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      all.swap(parked);
+    }
+    for (auto* m : all) {
+      if (m->QueryInterceptionHookPoint(
+              grpc::experimental::InterceptionHookPoints::PRE_RECV_MESSAGE)) {
+        m->FailHijackedRecvMessage();
+      }
+      *m->GetRecvStatus() = grpc::Status(grpc::StatusCode::UNAVAILABLE, "released");
+      m->Proceed();
+    }
+  }
+
+  std::atomic<bool> parking{false};
+  std::mutex mu;
+  std::vector<grpc::experimental::InterceptorBatchMethods*> parked;
+};
+
+double ParkedCallBytes(int n) {
+  testing::MockServers servers;
+  Parking parking;
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      factories;
+  factories.push_back(std::make_unique<Parking::Factory>(&parking));
+  auto stub = test::Echo::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      servers.address(), grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+      std::move(factories)));
+  const std::string header = "Bearer " + servers.authority().Login().access_token;
+  {  // warm the channel up with the same 64 calls
+    auto warm = MakeCalls(64);
+    for (auto& c : warm) c->context.AddMetadata("authorization", header);
+    if (Burst(*stub, warm) != 0) return -1;
+  }
+  parking.parking = true;
+  auto calls = MakeCalls(n);
+  malloc_trim(0);
+  MassifSnapshot("floor.before");
+  const size_t before = HeapBytes();
+  size_t during = 0;
+  Burst(*stub, calls, [&] {
+    while (parking.count() < static_cast<size_t>(n)) std::this_thread::yield();
+    during = HeapBytes();
+    MassifSnapshot("floor.during");
+    parking.Release();
+  });
+  const double per_call = (static_cast<double>(during) - before) / n;
+  std::printf("floor: %d calls hijacked and parked by a minimal interceptor on a warmed "
+              "channel: %.0f heap bytes per call\n", n, per_call);
+  return per_call;
+}
+
 }  // namespace
 }  // namespace authrefresh
 
 int main(int argc, char** argv) {
   using authrefresh::InterceptorOptions;
-  int rc = authrefresh::Storm(authrefresh::Flag(argc, argv, "--calls", 1000), authrefresh::Flag(argc, argv, "--rounds", 5));
+  bool waiting_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--massif_prefix=", 16) == 0) {
+      authrefresh::g_massif_prefix = argv[i] + 16;
+    }
+    if (std::strcmp(argv[i], "--waiting_only") == 0) waiting_only = true;
+  }
+  int rc = 0;
   const int waiting = authrefresh::Flag(argc, argv, "--waiting", 10000);
-  authrefresh::GrpcPendingCallBytes(waiting);
-  rc |= authrefresh::Waiting(waiting, InterceptorOptions::UnaryReplay::kAlways);
-  rc |= authrefresh::Waiting(waiting, InterceptorOptions::UnaryReplay::kNearExpiryOnly);
+  if (!waiting_only) {
+    rc = authrefresh::Storm(authrefresh::Flag(argc, argv, "--calls", 1000),
+                            authrefresh::Flag(argc, argv, "--rounds", 5));
+    authrefresh::GrpcPendingCallBytes(waiting);
+  }
+  const double floor = authrefresh::ParkedCallBytes(waiting);
+  double default_mode = 0, fast_mode = 0;
+  rc |= authrefresh::Waiting(waiting, InterceptorOptions::UnaryReplay::kAlways, &default_mode);
+  rc |= authrefresh::Waiting(waiting, InterceptorOptions::UnaryReplay::kNearExpiryOnly,
+                             &fast_mode);
+  std::printf("authrefresh's own bytes per waiting call, beyond the parked floor: "
+              "default mode %.0f, fast mode %.0f\n",
+              default_mode - floor, fast_mode - floor);
   return rc;
 }
