@@ -4,6 +4,9 @@
 #include <mutex>
 
 #include "grpcpp/create_channel.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/support/client_callback.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/client_interceptor.h"
 
@@ -39,6 +42,74 @@ class HeaderOnlyFactory final
   std::string header_;
 };
 
+// H: hijack in the first batch, forward the request bytes and metadata as a
+// callback call of its own on the intercepted channel, and hand its
+// response, metadata and status to the application's batch. Sync and
+// callback unary calls send one batch, which carries every receive op.
+class Forward final : public grpc::experimental::Interceptor,
+                      public grpc::ClientUnaryReactor {
+ public:
+  explicit Forward(grpc::experimental::ClientRpcInfo* info) : info_(info) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (!hijacked_ &&
+        m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      hijacked_ = true;
+      request_.Swap(m->GetSerializedSendMessage());
+      for (const auto& [k, v] : *m->GetSendInitialMetadata()) ctx_.AddMetadata(k, v);
+      ctx_.set_deadline(info_->client_context()->deadline());
+      std::unique_ptr<grpc::ChannelInterface> channel = m->GetInterceptedChannel();
+      m->Hijack();  // re-enters with the receive hook points: `receiver_`
+      grpc::internal::ClientCallbackUnaryFactory::Create<grpc::ByteBuffer, grpc::ByteBuffer>(
+          channel.get(),
+          grpc::internal::RpcMethod(info_->method(), grpc::internal::RpcMethod::NORMAL_RPC),
+          &ctx_, &request_, &response_, this);
+      StartCall();
+      return;
+    }
+    if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)) {
+      receiver_ = m;
+      return;
+    }
+    m->Proceed();
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    grpc::experimental::InterceptorBatchMethods* m = receiver_;
+    bool parsed = false;
+    if (status.ok()) {
+      parsed = grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
+                   &response_, static_cast<grpc::protobuf::MessageLite*>(m->GetRecvMessage()))
+                   .ok();
+    }
+    if (!parsed) m->FailHijackedRecvMessage();
+    for (const auto& [k, v] : ctx_.GetServerInitialMetadata()) {
+      m->GetRecvInitialMetadata()->emplace(k, v);
+    }
+    for (const auto& [k, v] : ctx_.GetServerTrailingMetadata()) {
+      m->GetRecvTrailingMetadata()->emplace(k, v);
+    }
+    *m->GetRecvStatus() = status;
+    m->Proceed();  // last: the application may now free its context, and us
+  }
+
+ private:
+  grpc::experimental::ClientRpcInfo* const info_;
+  bool hijacked_ = false;
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer request_, response_;
+  grpc::experimental::InterceptorBatchMethods* receiver_ = nullptr;
+};
+
+class ForwardFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new Forward(info);
+  }
+};
+
 testing::MockServers::Options Tls() {
   testing::MockServers::Options o;
   o.tls = true;
@@ -57,6 +128,7 @@ const char* VariantName(Variant v) {
   switch (v) {
     case kA: return "A plain";
     case kB: return "B trivial interceptor";
+    case kH: return "H hijack-and-forward";
     case kC: return "C authrefresh";
     case kF: return "F authrefresh fast mode";
     case kATls: return "A plain /tls";
@@ -82,6 +154,10 @@ Variants::Variants() : tls_servers_(Tls()) {
   f.push_back(std::make_unique<HeaderOnlyFactory>(header_));
   stubs_[kB] = test::Echo::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
       plain, insecure, grpc::ChannelArguments(), std::move(f)));
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> h;
+  h.push_back(std::make_unique<ForwardFactory>());
+  stubs_[kH] = test::Echo::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      plain, insecure, grpc::ChannelArguments(), std::move(h)));
 
   manager_ = TokenManager::Create(
       token, MakeGrpcTokenRefresher(grpc::CreateChannel(plain, insecure)));

@@ -5,6 +5,10 @@
 //   A  a plain channel; the application adds the header itself (the floor)
 //   B  a trivial interceptor that only adds the header at
 //      PRE_SEND_INITIAL_METADATA (the floor for any interceptor)
+//   H  a bare hijack-and-forward interceptor: takes every call over and
+//      sends it as a second call on the intercepted channel, and does nothing
+//      else (the floor for any design that can replay a unary call in gRPC
+//      1.51, where replaying needs the call hijacked)
 //   C  authrefresh, default mode (every protobuf unary call hijacked so that
 //      a rejection can be replayed)
 //   F  authrefresh, fast mode (UnaryReplay::kNearExpiryOnly)
@@ -25,7 +29,7 @@
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kC, kF, kATls, kCTls, kFTls, kDTls, kVariantCount };
+enum Variant { kA, kB, kH, kC, kF, kATls, kCTls, kFTls, kDTls, kVariantCount };
 
 const char* VariantName(Variant v);
 
@@ -34,7 +38,7 @@ class Variants {
   Variants();
   test::Echo::Stub& stub(Variant v) { return *stubs_[v]; }
   // Whether the application adds the header itself (A).
-  static bool AppAddsHeader(Variant v) { return v == kA || v == kATls; }
+  static bool AppAddsHeader(Variant v) { return v == kA || v == kATls || v == kH; }
   // "Bearer <token>" of the variant's server (each server has its own login).
   const std::string& header(Variant v) const { return v >= kATls ? tls_header_ : header_; }
 
