@@ -60,50 +60,27 @@ StreamReplay::StreamReplay(std::shared_ptr<const InterceptorConfig> config,
 
 StreamReplay::~StreamReplay() = default;
 
-void StreamReplay::Capture(InterceptorBatchMethods* m) {
-  method_ = info_->method();
-  channel_ = std::shared_ptr<grpc::ChannelInterface>(m->GetInterceptedChannel());
-  request_.Swap(m->GetSerializedSendMessage());
-  std::multimap<std::string, std::string>* sent = m->GetSendInitialMetadata();
-  metadata_.reserve(sent->size());
-  for (auto& [key, value] : *sent) {
-    if (key != "authorization") metadata_.emplace_back(key, std::move(value));
-  }
-  grpc::ClientContext* ctx = info_->client_context();
-  deadline_ = ctx->deadline();
-  credentials_ = ctx->credentials();
-  compression_ = ctx->compression_algorithm();
-}
+void StreamReplay::Capture(InterceptorBatchMethods* m) { call_.Capture(info_, m); }
 
 void StreamReplay::Start() {
-  if (config_->transport == TransportPolicy::kRefuse) {
-    End(Ending{InsecureTransportStatus(), {}, {}});
-    return;
-  }
-  RefreshCoordinator& coordinator = *config_->coordinator;
-  const TokenSnapshot& current = coordinator.Current();
-  if (!current.session_expired.ok()) {
-    End(Ending{ToGrpcStatus(current.session_expired), {}, {}});
-  } else if (coordinator.Sendable(current)) {
-    SendAttempt(current.authorization, current.generation);
-  } else {
-    WaitForToken(0);
+  const FirstStep first = DecideFirstStep(*config_);
+  switch (first.kind) {
+    case FirstStep::kEnd:
+      End(Ending{first.status, {}, {}});
+      return;
+    case FirstStep::kSend:
+      SendAttempt(first.token->authorization, first.token->generation);
+      return;
+    case FirstStep::kWait:
+      WaitForToken(0);
+      return;
   }
 }
 
 void StreamReplay::SendAttempt(const std::string& authorization,
                                uint64_t generation) {
   auto attempt = std::make_shared<Attempt>(shared_from_this());
-  grpc::ClientContext& ctx = attempt->context;
-  ctx.set_deadline(deadline_);
-  for (const auto& [key, value] : metadata_) ctx.AddMetadata(key, value);
-  ctx.AddMetadata("authorization", authorization);
-  if (config_->transport == TransportPolicy::kGate) {
-    ctx.set_credentials(WithSecurityGate(credentials_));
-  } else if (credentials_ != nullptr) {
-    ctx.set_credentials(credentials_);
-  }
-  ctx.set_compression_algorithm(compression_);
+  call_.Prepare(&attempt->context, authorization, config_->transport);
 
   bool send = false;
   bool replay = false;
@@ -134,10 +111,10 @@ void StreamReplay::SendAttempt(const std::string& authorization,
     // The channel outlives this: the application's ClientContext holds it
     // until its call completes, which is after every attempt is done.
     grpc::internal::ClientCallbackReaderFactory<grpc::ByteBuffer>::Create(
-        channel_.get(),
-        grpc::internal::RpcMethod(method_.c_str(),
+        call_.channel.get(),
+        grpc::internal::RpcMethod(call_.method.c_str(),
                                   grpc::internal::RpcMethod::SERVER_STREAMING),
-        &a->context, &request_, a);
+        &a->context, &call_.request, a);
   }
   // Always one read with the call: a stream that ends without a message
   // (the usual rejection) then reports its status at once.
@@ -241,58 +218,22 @@ void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
 }
 
 void StreamReplay::WaitForToken(uint64_t rejected_generation, Ending* rejected) {
-  {
-    CallMutexLock lock(&mu_);
-    waiting_ = true;
-  }
-  RefreshCoordinator::Wait wait = config_->coordinator->Await(
-      rejected_generation, DeadlineOf(deadline_),
+  const bool waiting = wait_.Start(
+      *config_->coordinator, rejected_generation, DeadlineOf(call_.deadline),
       [self = shared_from_this()](
-          absl::StatusOr<RefreshCoordinator::Snapshot> token) {
+          const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
         self->OnToken(token);
       });
-  if (wait.declined) {
-    {
-      CallMutexLock lock(&mu_);
-      waiting_ = false;
-    }
-    End(std::move(*rejected));  // the server's rejection, unchanged
-    return;
-  }
-  if (wait.ready) {
-    OnToken(*wait.ready);
-    return;
-  }
-  absl::optional<grpc::Status> abort_now;
-  {
-    CallMutexLock lock(&mu_);
-    if (!waiting_) return;  // OnToken already ran
-    ticket_ = wait.ticket;
-    abort_now = abort_;
-  }
-  // An Abort that came before the ticket was known.
-  if (abort_now.has_value() && config_->coordinator->CancelWait(wait.ticket)) {
-    {
-      CallMutexLock lock(&mu_);
-      waiting_ = false;
-      ticket_ = 0;
-    }
-    End(Ending{*abort_now, {}, {}});
-  }
+  // Declined (only after a rejection): the server's rejection, unchanged.
+  if (!waiting && rejected != nullptr) End(std::move(*rejected));
 }
 
 void StreamReplay::OnToken(
     const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
-  {
-    CallMutexLock lock(&mu_);
-    if (!waiting_) return;
-    waiting_ = false;
-    ticket_ = 0;
-  }
   if (token.ok()) {
     SendAttempt((*token)->authorization, (*token)->generation);
   } else {
-    End(Ending{ToGrpcStatus(token.status()), {}, {}});
+    End(Ending{ToGrpcStatus(token.status()), {}, {}});  // or abort_, if set
   }
 }
 
@@ -339,30 +280,21 @@ bool StreamReplay::MarkAbortLocked(grpc::Status status) {
 }
 
 void StreamReplay::CompleteAbort() {
-  uint64_t ticket = 0;
   std::shared_ptr<Attempt> cancel;
   bool release = false;
   grpc::Status status;
   {
     CallMutexLock lock(&mu_);
     status = *abort_;
-    if (ended_) {
-      // Drain delivers it.
-    } else if (waiting_) {
-      ticket = ticket_;  // 0: WaitForToken sees abort_ when it stores it
-    } else if (in_flight_ != nullptr) {
+    if (!ended_ && in_flight_ != nullptr) {
       cancel = in_flight_;
       release = paused_;
       paused_ = false;
     }
-    // Otherwise between attempts: SendAttempt and OnAttemptDone check abort_.
+    // Ended: Drain delivers it. Between attempts: SendAttempt and
+    // OnAttemptDone check abort_, and the wait below is cancelled for good.
   }
-  if (ticket != 0 && config_->coordinator->CancelWait(ticket)) {
-    {
-      CallMutexLock lock(&mu_);
-      waiting_ = false;
-      ticket_ = 0;
-    }
+  if (wait_.Cancel(*config_->coordinator)) {
     End(Ending{std::move(status), {}, {}});
     return;
   }
@@ -426,7 +358,7 @@ bool StreamReplay::WantMoreLocked() const {
 
 bool StreamReplay::NeedDeadlineTimerLocked() {
   if (deadline_armed_ ||
-      deadline_ == std::chrono::system_clock::time_point::max()) {
+      call_.deadline == std::chrono::system_clock::time_point::max()) {
     return false;
   }
   deadline_armed_ = true;
@@ -435,7 +367,7 @@ bool StreamReplay::NeedDeadlineTimerLocked() {
 
 void StreamReplay::ArmDeadlineTimer() {
   std::shared_ptr<Clock::Timer> timer = SystemClock()->Schedule(
-      DeadlineOf(deadline_), [weak = weak_from_this()] {
+      DeadlineOf(call_.deadline), [weak = weak_from_this()] {
         if (std::shared_ptr<StreamReplay> self = weak.lock()) {
           self->Abort(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                    "Deadline Exceeded"));

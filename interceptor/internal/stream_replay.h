@@ -30,6 +30,7 @@
 #include "grpcpp/support/client_callback.h"
 #include "grpcpp/support/client_interceptor.h"
 #include "interceptor/clock.h"
+#include "interceptor/internal/captured_call.h"
 #include "interceptor/internal/interceptor_config.h"
 #include "interceptor/internal/mutex.h"
 
@@ -116,14 +117,8 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
   const std::shared_ptr<const InterceptorConfig> config_;
   grpc::experimental::ClientRpcInfo* const info_;
 
-  // Set by Capture, then read-only.
-  std::string method_;  // an attempt keeps a pointer to it
-  std::shared_ptr<grpc::ChannelInterface> channel_;  // not the channel's owner
-  grpc::ByteBuffer request_;
-  Metadata metadata_;
-  std::chrono::system_clock::time_point deadline_;
-  std::shared_ptr<grpc::CallCredentials> credentials_;
-  grpc_compression_algorithm compression_ = GRPC_COMPRESS_NONE;
+  CapturedCall call_;  // set by Capture, then read-only
+  TokenWait wait_;
 
   CallMutex mu_;
   // The attempt in flight, and what it has done.
@@ -135,9 +130,6 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
   bool paused_ ABSL_GUARDED_BY(mu_) = false;     // held open, no read
   // The committed attempt has no more messages (its status may not be known).
   bool no_more_messages_ ABSL_GUARDED_BY(mu_) = false;
-  // Waiting for a token.
-  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;
   // Messages received that the application has not read.
   std::deque<grpc::ByteBuffer> buffer_ ABSL_GUARDED_BY(mu_);
   size_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -37,51 +37,27 @@ UnaryReplay::UnaryReplay(std::shared_ptr<const InterceptorConfig> config,
 
 UnaryReplay::~UnaryReplay() = default;
 
-void UnaryReplay::Capture(InterceptorBatchMethods* m) {
-  method_ = info_->method();
-  channel_ = std::shared_ptr<grpc::ChannelInterface>(m->GetInterceptedChannel());
-  // The hijacked call never sends its own message: take it, don't copy it.
-  request_.Swap(m->GetSerializedSendMessage());
-  std::multimap<std::string, std::string>* sent = m->GetSendInitialMetadata();
-  metadata_.reserve(sent->size());
-  for (auto& [key, value] : *sent) {
-    if (key != "authorization") metadata_.emplace_back(key, std::move(value));
-  }
-  grpc::ClientContext* ctx = info_->client_context();
-  deadline_ = ctx->deadline();
-  credentials_ = ctx->credentials();
-  compression_ = ctx->compression_algorithm();
-}
+void UnaryReplay::Capture(InterceptorBatchMethods* m) { call_.Capture(info_, m); }
 
 void UnaryReplay::Start() {
-  if (config_->transport == TransportPolicy::kRefuse) {
-    Finish(InsecureTransportStatus());
-    return;
-  }
-  RefreshCoordinator& coordinator = *config_->coordinator;
-  const TokenSnapshot& current = coordinator.Current();
-  if (!current.session_expired.ok()) {
-    Finish(ToGrpcStatus(current.session_expired));
-  } else if (coordinator.Sendable(current)) {
-    SendAttempt(current.authorization, current.generation);
-  } else {
-    WaitForToken(0);
+  const FirstStep first = DecideFirstStep(*config_);
+  switch (first.kind) {
+    case FirstStep::kEnd:
+      Finish(first.status);
+      return;
+    case FirstStep::kSend:
+      SendAttempt(first.token->authorization, first.token->generation);
+      return;
+    case FirstStep::kWait:
+      WaitForToken(0);
+      return;
   }
 }
 
 void UnaryReplay::SendAttempt(const std::string& authorization,
                               uint64_t generation) {
   auto attempt = std::make_shared<Attempt>(shared_from_this());
-  grpc::ClientContext& ctx = attempt->context;
-  ctx.set_deadline(deadline_);
-  for (const auto& [key, value] : metadata_) ctx.AddMetadata(key, value);
-  ctx.AddMetadata("authorization", authorization);
-  if (config_->transport == TransportPolicy::kGate) {
-    ctx.set_credentials(WithSecurityGate(credentials_));
-  } else if (credentials_ != nullptr) {
-    ctx.set_credentials(credentials_);
-  }
-  ctx.set_compression_algorithm(compression_);
+  call_.Prepare(&attempt->context, authorization, config_->transport);
 
   bool send = false;
   bool replay = false;
@@ -105,8 +81,9 @@ void UnaryReplay::SendAttempt(const std::string& authorization,
   Attempt* a = attempt.get();
   {
     OwnCallScope own_call;
-    grpc::GenericStub(channel_).PrepareUnaryCall(
-        &a->context, method_, grpc::StubOptions(), &request_, &a->response, a);
+    grpc::GenericStub(call_.channel)
+        .PrepareUnaryCall(&a->context, call_.method, grpc::StubOptions(),
+                          &call_.request, &a->response, a);
   }
   a->StartCall();
 }
@@ -152,48 +129,18 @@ void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
 }
 
 void UnaryReplay::WaitForToken(uint64_t rejected_generation, Outcome* rejected) {
-  {
-    CallMutexLock lock(&mu_);
-    waiting_ = true;
-  }
-  RefreshCoordinator::Wait wait = config_->coordinator->Await(
-      rejected_generation, DeadlineOf(deadline_),
+  const bool waiting = wait_.Start(
+      *config_->coordinator, rejected_generation, DeadlineOf(call_.deadline),
       [self = shared_from_this()](
-          absl::StatusOr<RefreshCoordinator::Snapshot> token) {
+          const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
         self->OnToken(token);
       });
-  if (wait.declined) {
-    {
-      CallMutexLock lock(&mu_);
-      waiting_ = false;
-    }
-    Finish(std::move(*rejected));  // the server's rejection, unchanged
-    return;
-  }
-  if (wait.ready) {
-    OnToken(*wait.ready);
-    return;
-  }
-  bool cancel_now = false;
-  {
-    CallMutexLock lock(&mu_);
-    if (!waiting_) return;  // OnToken already ran
-    ticket_ = wait.ticket;
-    cancel_now = cancelled_;
-  }
-  if (cancel_now && config_->coordinator->CancelWait(wait.ticket)) {
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
-  }
+  // Declined (only after a rejection): the server's rejection, unchanged.
+  if (!waiting && rejected != nullptr) Finish(std::move(*rejected));
 }
 
 void UnaryReplay::OnToken(
     const absl::StatusOr<RefreshCoordinator::Snapshot>& token) {
-  {
-    CallMutexLock lock(&mu_);
-    if (!waiting_) return;
-    waiting_ = false;
-    ticket_ = 0;
-  }
   if (token.ok()) {
     SendAttempt((*token)->authorization, (*token)->generation);
   } else {
@@ -202,23 +149,17 @@ void UnaryReplay::OnToken(
 }
 
 void UnaryReplay::OnCancel() {
-  uint64_t ticket = 0;
   std::shared_ptr<Attempt> in_flight;
   {
     CallMutexLock lock(&mu_);
     if (cancelled_ || done_) return;
     cancelled_ = true;
-    if (waiting_) ticket = ticket_;
     in_flight = in_flight_;
   }
   // This hook runs under the application's ClientContext lock: completing the
   // call here could run the application's callback, so hop to another thread.
   std::shared_ptr<UnaryReplay> self = shared_from_this();
-  if (ticket != 0 && config_->coordinator->CancelWait(ticket)) {
-    {
-      CallMutexLock lock(&mu_);
-      waiting_ = false;
-    }
+  if (wait_.Cancel(*config_->coordinator)) {
     RunSoon([self] {
       self->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled"));
     });

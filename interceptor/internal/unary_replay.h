@@ -21,6 +21,7 @@
 #include "grpcpp/support/client_callback.h"
 #include "grpcpp/support/client_interceptor.h"
 #include "interceptor/internal/attach_token.h"
+#include "interceptor/internal/captured_call.h"
 #include "interceptor/internal/interceptor_config.h"
 #include "interceptor/internal/mutex.h"
 
@@ -84,22 +85,13 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
   const std::shared_ptr<const InterceptorConfig> config_;
   grpc::experimental::ClientRpcInfo* const info_;
 
-  // Set by Capture, then read-only.
-  std::string method_;  // an attempt keeps a pointer to it
-  // Does not own the channel; the application's ClientContext keeps it alive.
-  std::shared_ptr<grpc::ChannelInterface> channel_;
-  grpc::ByteBuffer request_;
-  std::vector<std::pair<std::string, std::string>> metadata_;
-  std::chrono::system_clock::time_point deadline_;
-  std::shared_ptr<grpc::CallCredentials> credentials_;
-  grpc_compression_algorithm compression_ = GRPC_COMPRESS_NONE;
+  CapturedCall call_;  // set by Capture, then read-only
+  TokenWait wait_;
 
   CallMutex mu_;
   std::shared_ptr<Attempt> in_flight_ ABSL_GUARDED_BY(mu_);
   int attempts_sent_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sent_generation_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;  // waiting for a token
-  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
