@@ -95,7 +95,6 @@ void StreamReplay::SendAttempt(const std::string& authorization,
       in_flight_ = attempt;
       sent_generation_ = generation;
       committed_ = false;
-      reading_ = true;  // the first read goes out with the call
       paused_ = false;
     }
   }
@@ -141,7 +140,6 @@ void StreamReplay::OnMessage(Attempt* attempt, bool ok) {
   bool arm_deadline = false;
   {
     CallMutexLock lock(&mu_);
-    reading_ = false;
     if (!ok) {
       // No more messages; OnAttemptDone follows with the status. After the
       // commit point this end is final: reads can learn it now.
@@ -154,7 +152,7 @@ void StreamReplay::OnMessage(Attempt* attempt, bool ok) {
       buffer_.emplace_back();
       buffer_.back().Swap(&attempt->message);
       if (WantMoreLocked()) {
-        read_more = reading_ = true;
+        read_more = true;
       } else {
         // Hold the attempt open without a read until the application makes
         // room. The hold is taken under the lock, before anyone can see
@@ -187,7 +185,7 @@ void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
     CallMutexLock lock(&mu_);
     application_gone = application_gone_;
     finished = std::move(in_flight_);
-    reading_ = paused_ = false;
+    paused_ = false;
     const bool live = !abort_.has_value() && !cancelled_;
     // Retry once, and only before the commit point.
     replay = live && rejection && attempts_sent_ == 1 && !committed_;
@@ -439,7 +437,6 @@ void StreamReplay::Drain() {
       if (paused_ && in_flight_ != nullptr && !abort_.has_value() &&
           WantMoreLocked()) {
         paused_ = false;
-        reading_ = true;
         resume = in_flight_;
       }
       if (ready.empty() && resume == nullptr) {

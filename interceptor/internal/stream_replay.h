@@ -126,8 +126,9 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
   int attempts_sent_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sent_generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool committed_ ABSL_GUARDED_BY(mu_) = false;  // headers or a message came
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;    // a read is outstanding
-  bool paused_ ABSL_GUARDED_BY(mu_) = false;     // held open, no read
+  // Held open without a read (AddHold); otherwise one read is outstanding
+  // until the attempt's messages end.
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
   // The committed attempt has no more messages (its status may not be known).
   bool no_more_messages_ ABSL_GUARDED_BY(mu_) = false;
   // Messages received that the application has not read.
