@@ -8,21 +8,14 @@
 #include <cstdlib>
 #include <string>
 
-#include "google/protobuf/stubs/logging.h"
 #include "interceptor/internal/oauth_http.h"
 #include "interceptor/token_refresher.h"
+#include "tests/fuzz/fuzz_support.h"
 
-namespace {
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
-
-}  // namespace
+using authrefresh::fuzz::Check;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*,
-                                     int, const std::string&) {});
+  authrefresh::fuzz::SilenceProtobufLogs();
   return 0;
 }
 

@@ -9,21 +9,13 @@
 #include <string>
 
 #include "interceptor/internal/token_response.h"
-#include "google/protobuf/stubs/logging.h"
 #include "protos/token_service.pb.h"
+#include "tests/fuzz/fuzz_support.h"
 
-namespace {
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
-
-}  // namespace
+using authrefresh::fuzz::Check;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // Protobuf logs every invalid UTF-8 string field it parses; not news here.
-  google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*,
-                                     int, const std::string&) {});
+  authrefresh::fuzz::SilenceProtobufLogs();
   return 0;
 }
 
