@@ -170,20 +170,18 @@ void StreamReplay::OnMessage(Attempt* attempt, bool ok) {
 }
 
 void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
-  Ending ending;
-  ending.status = status;
-  ending.initial_metadata = Copy(attempt->context.GetServerInitialMetadata());
-  ending.trailing_metadata = Copy(attempt->context.GetServerTrailingMetadata());
   const bool rejection = config_->IsRejection(
       status, attempt->context.GetServerTrailingMetadata());
   bool replay = false;
   bool note_rejection = false;
   bool application_gone = false;
+  bool headers_known = false;
   uint64_t generation = 0;
   std::shared_ptr<Attempt> finished;
   {
     CallMutexLock lock(&mu_);
     application_gone = application_gone_;
+    headers_known = headers_ready_;
     finished = std::move(in_flight_);
     paused_ = false;
     const bool live = !abort_.has_value() && !cancelled_;
@@ -192,6 +190,12 @@ void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
     note_rejection = live && rejection && committed_;
     generation = sent_generation_;
   }
+  Ending ending;
+  ending.status = status;
+  if (!headers_known) {
+    ending.initial_metadata = Copy(attempt->context.GetServerInitialMetadata());
+  }
+  ending.trailing_metadata = Copy(attempt->context.GetServerTrailingMetadata());
   if (application_gone) {
     // The attempt's context may hold the channel's last reference, which
     // must not be dropped on this (callback) thread; a timer thread is fine.
