@@ -1,9 +1,45 @@
 #include "interceptor/internal/captured_call.h"
 
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "interceptor/internal/status_conversion.h"
 
 namespace authrefresh {
 namespace internal {
+
+using grpc::experimental::InterceptionHookPoints;
+
+Metadata CopyMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
+  Metadata out;
+  out.reserve(from.size());
+  for (const auto& [k, v] : from) {
+    out.emplace_back(std::string(k.data(), k.size()),
+                     std::string(v.data(), v.size()));
+  }
+  return out;
+}
+
+void FillMetadata(const Metadata& from,
+                  std::multimap<grpc::string_ref, grpc::string_ref>* map) {
+  for (const auto& [k, v] : from) map->emplace(k, v);
+}
+
+Receiver Receiver::Of(grpc::experimental::InterceptorBatchMethods* m) {
+  return Receiver{
+      m,
+      m->QueryInterceptionHookPoint(
+          InterceptionHookPoints::PRE_RECV_INITIAL_METADATA),
+      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_MESSAGE),
+      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)};
+}
+
+bool ParseResponse(grpc::experimental::InterceptorBatchMethods* m,
+                   grpc::ByteBuffer* bytes) {
+  auto* message = static_cast<grpc::protobuf::MessageLite*>(m->GetRecvMessage());
+  return grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
+             bytes, message)
+      .ok();
+}
 
 void CapturedCall::Capture(grpc::experimental::ClientRpcInfo* info,
                            grpc::experimental::InterceptorBatchMethods* m) {

@@ -1,8 +1,9 @@
 // interceptor/internal/captured_call.h
 //
-// What the attempts of a hijacked call repeat, taken from the application's
-// call in its first batch, and the first step such a call takes. Shared by
-// UnaryReplay and StreamReplay.
+// What UnaryReplay and StreamReplay share: what a hijacked call's attempts
+// repeat (taken from the application's call in its first batch), the first
+// step such a call takes, its wait for a token, and the handling of the
+// application's receive batches (metadata, response parsing).
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_CAPTURED_CALL_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_CAPTURED_CALL_H_
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +26,32 @@
 
 namespace authrefresh {
 namespace internal {
+
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// A server's metadata, copied so that it outlives the attempt it came from.
+Metadata CopyMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& from);
+// Adds `from` to an application's metadata map; the map refers to `from`'s
+// strings, which must live as long as the application's call.
+void FillMetadata(const Metadata& from,
+                  std::multimap<grpc::string_ref, grpc::string_ref>* map);
+
+// One of the application's receive batches of a hijacked call, and what it
+// asks for.
+struct Receiver {
+  static Receiver Of(grpc::experimental::InterceptorBatchMethods* m);
+  grpc::experimental::InterceptorBatchMethods* m;
+  bool initial_metadata;
+  bool message;
+  bool status;
+};
+
+// Parses `bytes` into the application's response message of `m` (only
+// protobuf methods are hijacked, so it is a protobuf message). False if the
+// bytes are not that message.
+bool ParseResponse(grpc::experimental::InterceptorBatchMethods* m,
+                   grpc::ByteBuffer* bytes);
 
 // Set by Capture, then read-only.
 struct CapturedCall {

@@ -3,28 +3,15 @@
 #include <algorithm>
 #include <utility>
 
-#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/impl/rpc_method.h"
 #include "interceptor/internal/status_conversion.h"
 
 namespace authrefresh {
 namespace internal {
 
-using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::InterceptorBatchMethods;
 
 namespace {
-
-std::vector<std::pair<std::string, std::string>> Copy(
-    const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
-  std::vector<std::pair<std::string, std::string>> out;
-  out.reserve(from.size());
-  for (const auto& [k, v] : from) {
-    out.emplace_back(std::string(k.data(), k.size()),
-                     std::string(v.data(), v.size()));
-  }
-  return out;
-}
 
 grpc::Status Cancelled() {
   return grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled");
@@ -123,7 +110,7 @@ void StreamReplay::SendAttempt(const std::string& authorization,
 
 void StreamReplay::OnHeaders(Attempt* attempt, bool ok) {
   if (!ok) return;  // Trailers-Only, or the call failed: OnAttemptDone says
-  Metadata headers = Copy(attempt->context.GetServerInitialMetadata());
+  Metadata headers = CopyMetadata(attempt->context.GetServerInitialMetadata());
   {
     CallMutexLock lock(&mu_);
     committed_ = true;
@@ -193,9 +180,9 @@ void StreamReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
   Ending ending;
   ending.status = status;
   if (!headers_known) {
-    ending.initial_metadata = Copy(attempt->context.GetServerInitialMetadata());
+    ending.initial_metadata = CopyMetadata(attempt->context.GetServerInitialMetadata());
   }
-  ending.trailing_metadata = Copy(attempt->context.GetServerTrailingMetadata());
+  ending.trailing_metadata = CopyMetadata(attempt->context.GetServerTrailingMetadata());
   if (application_gone) {
     // The attempt's context may hold the channel's last reference, which
     // must not be dropped on this (callback) thread; a timer thread is fine.
@@ -338,12 +325,7 @@ void StreamReplay::End(Ending ending) {
 }
 
 void StreamReplay::AddReceiver(InterceptorBatchMethods* m) {
-  Receiver r{
-      m,
-      m->QueryInterceptionHookPoint(
-          InterceptionHookPoints::PRE_RECV_INITIAL_METADATA),
-      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_MESSAGE),
-      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)};
+  const Receiver r = Receiver::Of(m);
   {
     CallMutexLock lock(&mu_);
     receivers_.push_back(r);
@@ -473,11 +455,7 @@ void StreamReplay::Fill(Delivery& d, bool* parse_failed) {
   if (d.receiver.message) {
     bool parsed = false;
     if (d.has_message) {
-      auto* message =
-          static_cast<grpc::protobuf::MessageLite*>(m->GetRecvMessage());
-      parsed = grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
-                   &d.message, message)
-                   .ok();
+      parsed = ParseResponse(m, &d.message);
       if (!parsed) *parse_failed = true;
     }
     if (!parsed) m->FailHijackedRecvMessage();
@@ -485,13 +463,11 @@ void StreamReplay::Fill(Delivery& d, bool* parse_failed) {
   // The maps hold references into our strings, which live as long as the
   // application's ClientContext (it owns the interceptor that owns us).
   if (d.receiver.initial_metadata) {
-    auto* map = m->GetRecvInitialMetadata();
-    for (const auto& [k, v] : initial_metadata_) map->emplace(k, v);
+    FillMetadata(initial_metadata_, m->GetRecvInitialMetadata());
   }
   if (d.receiver.status) {
     *m->GetRecvStatus() = final_status_;
-    auto* map = m->GetRecvTrailingMetadata();
-    for (const auto& [k, v] : trailing_metadata_) map->emplace(k, v);
+    FillMetadata(trailing_metadata_, m->GetRecvTrailingMetadata());
   }
   m->Proceed();
 }

@@ -63,13 +63,6 @@ class StreamReplay : public std::enable_shared_from_this<StreamReplay> {
 
  private:
   class Attempt;
-  using Metadata = std::vector<std::pair<std::string, std::string>>;
-  struct Receiver {
-    grpc::experimental::InterceptorBatchMethods* m;
-    bool initial_metadata;
-    bool message;
-    bool status;
-  };
   // A receiver ready to complete, with the message it gets (if any).
   struct Delivery {
     Receiver receiver;

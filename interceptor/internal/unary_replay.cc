@@ -4,13 +4,11 @@
 #include <utility>
 
 #include "grpcpp/generic/generic_stub.h"
-#include "grpcpp/impl/codegen/proto_utils.h"
 #include "interceptor/internal/status_conversion.h"
 
 namespace authrefresh {
 namespace internal {
 
-using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::InterceptorBatchMethods;
 
 // One server attempt, sent with the callback API on gRPC's threads. It keeps
@@ -105,14 +103,8 @@ void UnaryReplay::OnAttemptDone(Attempt* attempt, const grpc::Status& status) {
   outcome.status = status;
   outcome.from_server = true;
   outcome.response.Swap(&attempt->response);
-  for (const auto& [k, v] : attempt->context.GetServerInitialMetadata()) {
-    outcome.initial_metadata.emplace_back(std::string(k.data(), k.size()),
-                                          std::string(v.data(), v.size()));
-  }
-  for (const auto& [k, v] : attempt->context.GetServerTrailingMetadata()) {
-    outcome.trailing_metadata.emplace_back(std::string(k.data(), k.size()),
-                                           std::string(v.data(), v.size()));
-  }
+  outcome.initial_metadata = CopyMetadata(attempt->context.GetServerInitialMetadata());
+  outcome.trailing_metadata = CopyMetadata(attempt->context.GetServerTrailingMetadata());
   // Let the attempt go now (we are in its OnDone, its last reaction), while
   // the application's ClientContext still holds the channel: the last
   // reference to a channel must never be dropped on a gRPC callback thread.
@@ -186,12 +178,7 @@ void UnaryReplay::Finish(Outcome outcome) {
 }
 
 void UnaryReplay::AddReceiver(InterceptorBatchMethods* m) {
-  Receiver r{
-      m,
-      m->QueryInterceptionHookPoint(
-          InterceptionHookPoints::PRE_RECV_INITIAL_METADATA),
-      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_MESSAGE),
-      m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_RECV_STATUS)};
+  const Receiver r = Receiver::Of(m);
   bool done;
   {
     CallMutexLock lock(&mu_);
@@ -234,11 +221,7 @@ void UnaryReplay::Fill(const Receiver& r) {
   if (r.message) {
     bool parsed = false;
     if (outcome_.status.ok() && outcome_.from_server) {
-      auto* message =
-          static_cast<grpc::protobuf::MessageLite*>(m->GetRecvMessage());
-      parsed = grpc::SerializationTraits<grpc::protobuf::MessageLite>::Deserialize(
-                   &outcome_.response, message)
-                   .ok();
+      parsed = ParseResponse(m, &outcome_.response);
       if (!parsed) {
         outcome_.status = grpc::Status(
             grpc::StatusCode::INTERNAL,
@@ -251,13 +234,11 @@ void UnaryReplay::Fill(const Receiver& r) {
   // The maps hold references into outcome_, which lives as long as the
   // application's ClientContext (it owns the interceptor that owns us).
   if (r.initial_metadata) {
-    auto* map = m->GetRecvInitialMetadata();
-    for (const auto& [k, v] : outcome_.initial_metadata) map->emplace(k, v);
+    FillMetadata(outcome_.initial_metadata, m->GetRecvInitialMetadata());
   }
   if (r.status) {
     *m->GetRecvStatus() = outcome_.status;
-    auto* map = m->GetRecvTrailingMetadata();
-    for (const auto& [k, v] : outcome_.trailing_metadata) map->emplace(k, v);
+    FillMetadata(outcome_.trailing_metadata, m->GetRecvTrailingMetadata());
   }
 }
 

@@ -52,12 +52,6 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
 
  private:
   class Attempt;
-  struct Receiver {
-    grpc::experimental::InterceptorBatchMethods* m;
-    bool initial_metadata;
-    bool message;
-    bool status;
-  };
 
   // What the application will see: copied out of the final attempt so that
   // the attempt, and the channel reference its ClientContext holds, can go
@@ -66,8 +60,8 @@ class UnaryReplay : public std::enable_shared_from_this<UnaryReplay> {
     grpc::Status status;
     bool from_server = false;  // response and metadata below are set
     grpc::ByteBuffer response;
-    std::vector<std::pair<std::string, std::string>> initial_metadata;
-    std::vector<std::pair<std::string, std::string>> trailing_metadata;
+    Metadata initial_metadata;
+    Metadata trailing_metadata;
   };
 
   void SendAttempt(const std::string& authorization, uint64_t generation);
