@@ -1,134 +1,122 @@
 // interceptor/interceptor.h
 //
-// Defines `InterceptorOptions`, `MakeAuthRefreshInterceptorFactory()` and
-// `CreateAuthRefreshChannel()`: how a channel gets the authrefresh interceptor.
+// Defines `InterceptorOptions`, `CreateAuthRefreshChannel()`,
+// `MakeAuthRefreshInterceptorFactory()` and `AuthRefreshChannelArguments()`:
+// how a channel gets authrefresh.
 //
-// On every call through such a channel:
-//  * `authorization: Bearer <token>` is attached (the TokenManager's current
-//    token; a call whose token has expired first waits for the refresh);
-//  * a unary call with protobuf messages that the server rejects with
-//    UNAUTHENTICATED is replayed once, with the same request bytes, metadata,
-//    deadline, compression and call credentials, after the shared refresh;
-//    the application sees only the replay's response, status and metadata;
-//  * a server-streaming call with protobuf messages that the server rejects
-//    with UNAUTHENTICATED before sending anything (no headers, no message:
-//    the usual Trailers-Only rejection) is replayed once in the same way;
-//    once the server has sent headers or a message, the stream is the
-//    application's and a later rejection reaches it unchanged;
-//  * client-streaming and bidi calls, and calls whose messages are not
-//    protobuf (an application's own GenericStub calls), get the token but
-//    are never replayed (replaying a client's writes would mean buffering
-//    every one of them); their UNAUTHENTICATED starts the shared refresh, so
-//    the next call succeeds.
+// On every call through such a channel, of any shape (unary, server-,
+// client- and bidi-streaming; sync, callback and completion-queue APIs;
+// generated stubs and GenericStub alike):
+//  * `authorization: Bearer <token>` is attached by call credentials that
+//    gRPC runs for each attempt; a call whose token has expired, or was
+//    rejected already, first waits (without a thread) for the refresh;
+//  * when the server rejects the call with UNAUTHENTICATED before it is
+//    committed (no response headers or message yet: the usual Trailers-Only
+//    rejection), gRPC's own retry sends the application's call once more,
+//    and its credentials wait for the one shared refresh and attach the new
+//    token. The application sees only the replay's answer. The call is
+//    otherwise exactly the application's: its compression, deadline,
+//    wait_for_ready, authority and metadata;
+//  * a rejection that cannot be replayed (after the commit point, or a
+//    request larger than `replay_buffer_bytes`) reaches the application and
+//    starts the shared refresh, so that the next call succeeds.
 //
-// authrefresh's calls run on gRPC's own threads; it starts none of its own.
+// authrefresh starts no threads: waits and refreshes complete on gRPC's.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
 
+#include <cstddef>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "interceptor/server_answer.h"
 #include "interceptor/token_manager.h"
 
 namespace authrefresh {
 
 struct InterceptorOptions {
-  // Bearer tokens go out only over channels with transport security (TLS).
-  // On an insecure channel every intercepted call fails with
-  // FAILED_PRECONDITION, before anything is sent, and no refresh starts.
-  // Set this to allow cleartext, e.g. for tests on 127.0.0.1.
+  // Bearer tokens go out only over channels with privacy and integrity
+  // (TLS): gRPC itself refuses the call credentials elsewhere, and the call
+  // fails with FAILED_PRECONDITION before anything is sent; no refresh
+  // starts. Set this to allow cleartext, e.g. for tests on 127.0.0.1.
   bool allow_insecure_transport = false;
 
-  // Methods never intercepted: no token, no replay. Each entry is a full
-  // method name, "/package.Service/Method", or a whole service,
+  // Methods left alone: no token, no refresh. Each entry is a full method
+  // name, "/package.Service/Method", or a whole service,
   // "/package.Service/*". authrefresh.v1.TokenService is always excluded.
   std::vector<std::string> excluded_methods;
 
-  // Which server answers mean "this token is no longer good" (refresh, and
-  // replay a unary call once). Null means IsTokenRejection(). UNAUTHENTICATED
-  // statuses that gRPC's client makes itself never count, whatever this says.
-  std::function<bool(const grpc::Status& status,
-                     const std::multimap<grpc::string_ref, grpc::string_ref>&
-                         trailing_metadata)>
-      is_rejection;
+  // Which final answers mean "this token is no longer good": authrefresh
+  // then starts the shared refresh so that the next call succeeds. Null
+  // means IsTokenRejection(). UNAUTHENTICATED statuses that gRPC's client
+  // makes itself never count, whatever this says. It does not decide the
+  // replay: gRPC replays every UNAUTHENTICATED answered before the commit
+  // point, once, before the answer can be read; loop protection
+  // (TokenManagerOptions::min_refresh_interval) bounds what such replays
+  // cost when a new token does not help (e.g. insufficient_scope).
+  std::function<bool(const ServerAnswer& answer)> is_rejection;
 
-  // Which unary calls are made replayable. Replaying needs the interceptor to
-  // take the call over (hijack it), which costs time on every call; see the
-  // README's Performance section for the measured difference.
-  enum class UnaryReplay {
-    // Every protobuf unary call: a call whose token the server rejects is
-    // replayed once with the refreshed token, even if the token was revoked
-    // long before it expired.
-    kAlways,
-    // Only calls sent while the token is inside its proactive-refresh margin
-    // (or expired, or already rejected). A call sent with a fresh token goes
-    // out directly, carrying the token; if the server rejects it (a token
-    // revoked before its expiry), the application gets UNAUTHENTICATED and
-    // the shared refresh starts, so the next call succeeds. Faster; use it
-    // when your server rarely revokes tokens early.
-    kNearExpiryOnly,
-  };
-  UnaryReplay unary_replay = UnaryReplay::kAlways;
-
-  // Server-streaming calls are replayed once when the server rejects them
-  // before its first response headers or message. False: they only carry
-  // the token, like client-streaming and bidi calls.
-  bool replay_server_streams = true;
-  // A replayed server stream is read by authrefresh ahead of the
-  // application. It holds at most this many messages that the application
-  // has not read yet (at least 1), and stops reading ahead once they reach
-  // stream_read_ahead_bytes (one message larger than that is still read).
-  // Then gRPC's flow control holds the server back: memory stays bounded
-  // however long the stream and however slow the reader.
-  size_t stream_read_ahead_messages = 8;
-  size_t stream_read_ahead_bytes = size_t{1} << 20;
+  // The most request bytes gRPC keeps for each call so that it can replay it
+  // (the channel argument grpc.per_rpc_retry_buffer_size, whose own default
+  // is the same). A call whose request messages exceed it is committed as
+  // soon as they do: a rejection after that is not replayed; it reaches the
+  // application and starts the refresh, so that the next call succeeds.
+  // CreateAuthRefreshChannel and AuthRefreshChannelArguments set it unless
+  // your channel arguments already do.
+  size_t replay_buffer_bytes = size_t{256} << 10;
 };
 
-// The default rejection policy: UNAUTHENTICATED from the server, unless its
-// `www-authenticate` Bearer challenge says error="insufficient_scope"
-// (RFC 6750 section 3.1: a new token with the same scope would not help);
-// error="invalid_token", or no challenge, is a rejection.
-bool IsTokenRejection(
-    const grpc::Status& status,
-    const std::multimap<grpc::string_ref, grpc::string_ref>& trailing_metadata);
-
-// Marks one call so that authrefresh attaches the current token but neither
-// waits for, nor starts, a refresh and never replays it: the server's answer
-// reaches the application as it is. Call before starting the call. The mark
-// is metadata that authrefresh removes before the call leaves the process.
+// Marks one call so that authrefresh attaches the current token but
+// neither waits for, nor starts, a refresh: the call goes out at once, with
+// the token as it is (none while there is none). Call before starting the
+// call. The mark is metadata that authrefresh removes before the call leaves
+// the process.
 void SkipTokenRefresh(grpc::ClientContext* context);
 
-// The interceptor, for channels built with
-// grpc::experimental::CreateCustomChannelWithInterceptors(). Put it first in
-// the list of factories: gRPC 1.51 misroutes the calls authrefresh makes
-// itself when a factory before it declines a call.
-//
-// This factory cannot see the channel's credentials, so unless
-// `allow_insecure_transport` is set, every call it intercepts carries call
-// credentials that make gRPC itself refuse an insecure channel (the call
-// fails with FAILED_PRECONDITION, nothing is sent). CreateAuthRefreshChannel
-// checks the credentials once instead and saves that per-call cost.
-std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
-MakeAuthRefreshInterceptorFactory(std::shared_ptr<TokenManager> manager,
-                                  InterceptorOptions options = {});
-
 // A channel to `target` whose calls carry `manager`'s token and are replayed
-// after a refresh. With insecure `credentials` and without
-// `options.allow_insecure_transport`, the channel is still returned but every
-// intercepted call fails with FAILED_PRECONDITION saying why, and no token or
-// refresh is ever sent.
+// once after a rejection. `args` are kept; authrefresh merges its replay
+// policy into their service config (grpc.service_config: UNAUTHENTICATED is
+// added to each retryPolicy's codes, and methods without one get
+// {maxAttempts: 2, retryableStatusCodes: [UNAUTHENTICATED]}). If `args`
+// cannot carry it (retries turned off with grpc.enable_retries = 0, a
+// service config that is not valid JSON, a hedgingPolicy), the channel is
+// still returned but every call fails with FAILED_PRECONDITION or
+// INVALID_ARGUMENT naming the problem, and nothing is sent.
 std::shared_ptr<grpc::Channel> CreateAuthRefreshChannel(
     const std::string& target,
     std::shared_ptr<grpc::ChannelCredentials> credentials,
+    std::shared_ptr<TokenManager> manager, InterceptorOptions options = {},
+    const grpc::ChannelArguments& args = {});
+
+// For channels you build yourself with
+// grpc::experimental::CreateCustomChannelWithInterceptors(): the channel
+// arguments and the interceptor, made together as CreateAuthRefreshChannel
+// makes them. Fails, naming the problem, where CreateAuthRefreshChannel
+// would return a channel that refuses every call.
+//
+//   auto setup = authrefresh::MakeAuthRefreshChannelSetup(manager, {}, my_args);
+//   if (!setup.ok()) { /* setup.status() says why */ }
+//   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> f;
+//   f.push_back(std::move(setup->interceptor));  // first in the list
+//   // ... your own factories ...
+//   auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+//       target, credentials, setup->args, std::move(f));
+struct AuthRefreshChannelSetup {
+  // Your arguments, with authrefresh's replay policy merged into their
+  // service config (see CreateAuthRefreshChannel).
+  grpc::ChannelArguments args;
+  std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface> interceptor;
+};
+absl::StatusOr<AuthRefreshChannelSetup> MakeAuthRefreshChannelSetup(
     std::shared_ptr<TokenManager> manager, InterceptorOptions options = {},
     const grpc::ChannelArguments& args = {});
 

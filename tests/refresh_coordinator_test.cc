@@ -79,6 +79,14 @@ class CoordinatorTest : public ::testing::Test {
         std::move(options));
   }
   RefreshCoordinator& core() { return *manager_->coordinator(); }
+  // A wait for a token newer than `rejected` (0: any sendable token).
+  RefreshCoordinator::Wait Await(uint64_t rejected, absl::Time deadline,
+                                 RefreshCoordinator::WaitCallback done) {
+    RefreshCoordinator::WaitRequest request;
+    request.rejected_generation = rejected;
+    request.deadline = deadline;
+    return core().Await(request, std::move(done));
+  }
   int expired_calls() {
     absl::MutexLock lock(&mu_);
     return static_cast<int>(expired_.size());
@@ -113,7 +121,7 @@ TEST_F(CoordinatorTest, ThousandConcurrentWaitersShareOneRefresh) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < kWaiters / 8; ++i) {
-        results.Take(core().Await(1, absl::InfiniteFuture(), results.Callback()));
+        results.Take(Await(1, absl::InfiniteFuture(), results.Callback()));
       }
     });
   }
@@ -144,7 +152,7 @@ TEST_F(CoordinatorTest, OnTokensRefreshedRunsBeforeWaitersAreReleased) {
   };
   Make(Valid(), options);
   for (int i = 0; i < 3; ++i) {
-    results.Take(core().Await(1, absl::InfiniteFuture(), results.Callback()));
+    results.Take(Await(1, absl::InfiniteFuture(), results.Callback()));
   }
   refresher_->Complete(Bearer("at-1", "rt-1"));
   EXPECT_EQ(released_when_called, 0);
@@ -155,14 +163,14 @@ TEST_F(CoordinatorTest, OnTokensRefreshedRunsBeforeWaitersAreReleased) {
 TEST_F(CoordinatorTest, RejectionOfAnOlderTokenUsesTheNewerOneWithoutRefreshing) {
   Make(Valid());
   Results first;
-  first.Take(core().Await(1, absl::InfiniteFuture(), first.Callback()));
+  first.Take(Await(1, absl::InfiniteFuture(), first.Callback()));
   refresher_->Complete(Bearer("at-1", "rt-1"));
   ASSERT_EQ(first.size(), 1);
 
   // A call sent with generation 1 is rejected after generation 2 exists.
   Results late;
   RefreshCoordinator::Wait w =
-      core().Await(1, absl::InfiniteFuture(), late.Callback());
+      Await(1, absl::InfiniteFuture(), late.Callback());
   ASSERT_TRUE(w.ready.has_value());
   ASSERT_THAT(*w.ready, IsOk());
   EXPECT_EQ((**w.ready)->authorization, "Bearer at-1");
@@ -172,18 +180,18 @@ TEST_F(CoordinatorTest, RejectionOfAnOlderTokenUsesTheNewerOneWithoutRefreshing)
 TEST_F(CoordinatorTest, RotatedRefreshTokenReplacesTheOldAndEmptyKeepsIt) {
   Make(Valid("at-0", "rt-0"));
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(Bearer("at-1", "rt-1"));
   EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");
 
   clock_->Advance(absl::Seconds(1));  // past the loop protection
-  r.Take(core().Await(2, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(2, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(Bearer("at-2", ""));  // no rotation this time
   EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-1");
   EXPECT_EQ(manager_->CurrentToken().access_token, "at-2");
 
   clock_->Advance(absl::Seconds(1));
-  r.Take(core().Await(3, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(3, absl::InfiniteFuture(), r.Callback()));
   absl::MutexLock lock(&refresher_->mu);
   EXPECT_THAT(refresher_->presented, ::testing::ElementsAre("rt-0", "rt-1", "rt-1"));
 }
@@ -192,7 +200,7 @@ TEST_F(CoordinatorTest, ExpiresInCountsFromWhenTheRefreshWasSent) {
   Make(Valid());
   const absl::Time sent = clock_->Now();
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   clock_->Advance(absl::Seconds(5));  // the refresh takes 5 s
   refresher_->Complete(Bearer("at-1", "rt-1", 60));
   EXPECT_EQ(manager_->CurrentToken().expires_at, sent + absl::Seconds(60));
@@ -205,7 +213,7 @@ TEST_F(CoordinatorTest, ExpiredTokenIsNotSendableAndWaitsForARefresh) {
   EXPECT_FALSE(core().Sendable(core().Current()));
   Results r;
   RefreshCoordinator::Wait w =
-      core().Await(0, absl::InfiniteFuture(), r.Callback());
+      Await(0, absl::InfiniteFuture(), r.Callback());
   EXPECT_FALSE(w.ready.has_value());
   EXPECT_EQ(refresher_->calls(), 1);
   refresher_->Complete(Bearer("at-1", "rt-1", 60));
@@ -217,7 +225,7 @@ TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
   Make(Valid());
   Results r;
   for (int i = 0; i < 16; ++i) {
-    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   }
   refresher_->Complete(
       absl::UnauthenticatedError("invalid_grant: refresh token revoked"));
@@ -233,7 +241,7 @@ TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
   // Later calls fail at once, without calling the token service.
   Results later;
   RefreshCoordinator::Wait w =
-      core().Await(1, absl::InfiniteFuture(), later.Callback());
+      Await(1, absl::InfiniteFuture(), later.Callback());
   ASSERT_TRUE(w.ready.has_value());
   EXPECT_THAT(*w.ready, StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_EQ(refresher_->calls(), 1);
@@ -252,7 +260,7 @@ TEST_F(CoordinatorTest, EachTerminalCodeEndsTheSession) {
         absl::StatusCode::kFailedPrecondition}) {
     Make(Valid());
     Results r;
-    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
     refresher_->Complete(absl::Status(code, "no"));
     ASSERT_EQ(r.size(), 1);
     EXPECT_THAT(r.all()[0], StatusIs(absl::StatusCode::kUnauthenticated))
@@ -265,7 +273,7 @@ TEST_F(CoordinatorTest, TransientFailuresRetryOnTheBackoffScheduleThenSucceed) {
   Make(Valid());
   Results r;
   for (int i = 0; i < 16; ++i) {
-    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   }
   const absl::Time t0 = clock_->Now();
   refresher_->Complete(absl::UnavailableError("connection refused"));
@@ -289,7 +297,7 @@ TEST_F(CoordinatorTest, TransientFailuresRetryOnTheBackoffScheduleThenSucceed) {
 TEST_F(CoordinatorTest, RetryAfterFromTheTokenServiceDelaysTheNextAttempt) {
   Make(Valid());
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   const absl::Time t0 = clock_->Now();
   // Longer than the 1 s backoff: the server's delay wins.
   refresher_->Complete(WithRetryAfter(absl::UnavailableError("HTTP 503"), absl::Seconds(7)));
@@ -309,7 +317,7 @@ TEST_F(CoordinatorTest, RetryAfterFromTheTokenServiceDelaysTheNextAttempt) {
   EXPECT_EQ(refresher_->calls(), 3);
   EXPECT_EQ(r.size(), 1);  // the third failure ends the round: the waiter fails
   clock_->AdvanceTo(t2 + absl::Hours(1));
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   EXPECT_EQ(refresher_->calls(), 4);  // after exactly the capped delay
   refresher_->Complete(Bearer("at-1", "rt-1"));
   EXPECT_EQ(r.size(), 2);
@@ -326,7 +334,7 @@ TEST_F(CoordinatorTest, TransientFailuresPastMaxAttemptsFailWaitersThenBackOff) 
   Make(Valid());
   Results r;
   for (int i = 0; i < 16; ++i) {
-    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   }
   for (int attempt = 1; attempt <= 3; ++attempt) {
     refresher_->Complete(absl::UnavailableError("token service down"));
@@ -343,14 +351,14 @@ TEST_F(CoordinatorTest, TransientFailuresPastMaxAttemptsFailWaitersThenBackOff) 
   // While backing off (2.56 s after the third failure), calls fail fast.
   Results during;
   RefreshCoordinator::Wait w =
-      core().Await(1, absl::InfiniteFuture(), during.Callback());
+      Await(1, absl::InfiniteFuture(), during.Callback());
   ASSERT_TRUE(w.ready.has_value());
   EXPECT_THAT(*w.ready, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(refresher_->calls(), 3);
 
   clock_->Advance(absl::Seconds(2.56));
   Results after;
-  w = core().Await(1, absl::InfiniteFuture(), after.Callback());
+  w = Await(1, absl::InfiniteFuture(), after.Callback());
   EXPECT_FALSE(w.ready.has_value());
   EXPECT_EQ(refresher_->calls(), 4);
   refresher_->Complete(Bearer("at-1", "rt-1"));
@@ -362,7 +370,7 @@ TEST_F(CoordinatorTest, TransientFailuresPastMaxAttemptsFailWaitersThenBackOff) 
 TEST_F(CoordinatorTest, MalformedResponseIsTransientAndNeverPublished) {
   Make(Valid());
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   v1::TokenResponse bad = Bearer("at\r\nx-evil: 1", "rt-1");
   refresher_->Complete(bad);
   EXPECT_EQ(core().Current().authorization, "Bearer at-0");
@@ -376,7 +384,7 @@ TEST_F(CoordinatorTest, MalformedResponseErrorNamesTheProblem) {
   options.max_refresh_attempts = 1;
   Make(Valid(), options);
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   v1::TokenResponse bad = Bearer("at-1");
   bad.set_token_type("mac");
   refresher_->Complete(bad);
@@ -389,9 +397,9 @@ TEST_F(CoordinatorTest, MalformedResponseErrorNamesTheProblem) {
 TEST_F(CoordinatorTest, WaiterDeadlineEndsOnlyThatWait) {
   Make(Valid());
   Results short_wait, long_wait;
-  short_wait.Take(core().Await(1, clock_->Now() + absl::Seconds(1),
+  short_wait.Take(Await(1, clock_->Now() + absl::Seconds(1),
                                short_wait.Callback()));
-  long_wait.Take(core().Await(1, clock_->Now() + absl::Seconds(60),
+  long_wait.Take(Await(1, clock_->Now() + absl::Seconds(60),
                               long_wait.Callback()));
   clock_->Advance(absl::Seconds(1));
   ASSERT_EQ(short_wait.size(), 1);
@@ -406,7 +414,7 @@ TEST_F(CoordinatorTest, WaiterDeadlineEndsOnlyThatWait) {
 TEST_F(CoordinatorTest, CancelledWaiterIsNeverCalled) {
   Make(Valid());
   Results r;
-  RefreshCoordinator::Wait w = core().Await(1, absl::InfiniteFuture(), r.Callback());
+  RefreshCoordinator::Wait w = Await(1, absl::InfiniteFuture(), r.Callback());
   ASSERT_NE(w.ticket, 0u);
   EXPECT_TRUE(core().CancelWait(w.ticket));
   EXPECT_FALSE(core().CancelWait(w.ticket));
@@ -421,7 +429,7 @@ TEST_F(CoordinatorTest, DestroyingTheManagerFailsWaitersAndSilencesCallbacks) {
   Make(Valid(), options);
   Results r;
   for (int i = 0; i < 16; ++i) {
-    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   }
   std::shared_ptr<RefreshCoordinator> core_ref = manager_->coordinator();
   manager_.reset();
@@ -442,7 +450,7 @@ TEST_F(CoordinatorTest, DestroyingTheManagerFailsWaitersAndSilencesCallbacks) {
 TEST_F(CoordinatorTest, NoRefreshTokenEndsTheSessionWithoutCallingTheService) {
   Make(Valid("at-0", ""));
   Results r;
-  RefreshCoordinator::Wait w = core().Await(1, absl::InfiniteFuture(), r.Callback());
+  RefreshCoordinator::Wait w = Await(1, absl::InfiniteFuture(), r.Callback());
   ASSERT_TRUE(w.ready.has_value());
   EXPECT_THAT(*w.ready, StatusIs(absl::StatusCode::kUnauthenticated,
                                  HasSubstr("no refresh token")));
@@ -454,7 +462,7 @@ TEST_F(CoordinatorTest, EmptyAccessTokenRefreshesOnFirstUse) {
   Make(Token{"", "rt-0", absl::InfiniteFuture(), ""});
   EXPECT_FALSE(core().Sendable(core().Current()));
   Results r;
-  r.Take(core().Await(0, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(0, absl::InfiniteFuture(), r.Callback()));
   EXPECT_EQ(refresher_->calls(), 1);
   refresher_->Complete(Bearer("at-1"));
   ASSERT_EQ(r.size(), 1);
@@ -470,7 +478,7 @@ TEST_F(CoordinatorTest, UnsendableInitialTokenIsTreatedAsAbsent) {
 TEST_F(CoordinatorTest, SetTokenDuringARefreshDiscardsItsResult) {
   Make(Valid());
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   manager_->SetToken(Valid("at-login", "rt-login"));
   ASSERT_EQ(r.size(), 1);  // released with the new login
   EXPECT_EQ((*r.all()[0])->authorization, "Bearer at-login");
@@ -482,7 +490,7 @@ TEST_F(CoordinatorTest, SetTokenDuringARefreshDiscardsItsResult) {
 TEST_F(CoordinatorTest, SetTokenNeverPutsASecondGrantInFlight) {
   Make(Valid());
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   ASSERT_EQ(refresher_->in_flight(), 1);
   // A login that still needs a refresh (no access token yet).
   manager_->SetToken(Token{"", "rt-login", absl::InfiniteFuture(), ""});
@@ -500,7 +508,7 @@ TEST_F(CoordinatorTest, SetTokenNeverPutsASecondGrantInFlight) {
 TEST_F(CoordinatorTest, TokenServiceErrorsNeverEchoTheTokens) {
   Make(Valid("at-secret-0", "rt-secret-0"));
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(absl::UnauthenticatedError(
       "invalid_grant: rt-secret-0 was revoked; at-secret-0 too"));
   ASSERT_EQ(r.size(), 1);
@@ -526,7 +534,7 @@ TEST_F(CoordinatorTest, RejectedTokenIsNotSentAgainWhileTheRefreshRuns) {
   core().NoteRejection(1);
   EXPECT_FALSE(core().Sendable(core().Current()));
   Results r;
-  RefreshCoordinator::Wait w = core().Await(0, absl::InfiniteFuture(), r.Callback());
+  RefreshCoordinator::Wait w = Await(0, absl::InfiniteFuture(), r.Callback());
   EXPECT_FALSE(w.ready.has_value());  // waits instead of sending at-0
   EXPECT_EQ(refresher_->calls(), 1);
   refresher_->Complete(Bearer("at-1"));
@@ -538,18 +546,21 @@ TEST_F(CoordinatorTest, RejectedTokenIsNotSentAgainWhileTheRefreshRuns) {
 TEST_F(CoordinatorTest, ServerRejectingEveryTokenGetsOneRefreshPerInterval) {
   Make(Valid());
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(Bearer("at-1", "rt-1"));
   ASSERT_EQ(r.size(), 1);
-  // The token that rejection bought is rejected at once: decline.
-  RefreshCoordinator::Wait w = core().Await(2, absl::InfiniteFuture(), r.Callback());
+  // The token that rejection bought is rejected at once: decline, and hand
+  // back that same token so that the server's answer reaches the caller.
+  RefreshCoordinator::Wait w = Await(2, absl::InfiniteFuture(), r.Callback());
   EXPECT_TRUE(w.declined);
-  EXPECT_FALSE(w.ready.has_value());
+  ASSERT_TRUE(w.ready.has_value());
+  ASSERT_THAT(*w.ready, IsOk());
+  EXPECT_EQ((**w.ready)->generation, 2u);
   core().NoteRejection(2);
   EXPECT_EQ(refresher_->calls(), 1);
   EXPECT_TRUE(core().Sendable(core().Current()));  // not marked rejected
   clock_->Advance(absl::Seconds(1));
-  w = core().Await(2, absl::InfiniteFuture(), r.Callback());
+  w = Await(2, absl::InfiniteFuture(), r.Callback());
   EXPECT_FALSE(w.declined);
   EXPECT_EQ(refresher_->calls(), 2);
 }
@@ -558,10 +569,10 @@ TEST_F(CoordinatorTest, RejectionAfterAnExpiryRefreshIsNotLoopProtected) {
   Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(5), ""});
   clock_->Advance(absl::Seconds(5));
   Results r;
-  r.Take(core().Await(0, absl::InfiniteFuture(), r.Callback()));  // expiry
+  r.Take(Await(0, absl::InfiniteFuture(), r.Callback()));  // expiry
   refresher_->Complete(Bearer("at-1", "rt-1"));
   // Revoked right after it was issued: a normal rejection, refreshed.
-  RefreshCoordinator::Wait w = core().Await(2, absl::InfiniteFuture(), r.Callback());
+  RefreshCoordinator::Wait w = Await(2, absl::InfiniteFuture(), r.Callback());
   EXPECT_FALSE(w.declined);
   EXPECT_EQ(refresher_->calls(), 2);
 }
@@ -616,7 +627,7 @@ TEST_F(CoordinatorTest, EventsReportEachStepWithDurationsAndFingerprintsOnly) {
   options.on_session_expired = [](const absl::Status&) {};
   Make(Valid("at-0", "rt-0"), options);
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   clock_->Advance(absl::Milliseconds(250));
   refresher_->Complete(absl::UnavailableError("down"));
   clock_->AdvanceTo(clock_->NextTimer());
@@ -624,7 +635,7 @@ TEST_F(CoordinatorTest, EventsReportEachStepWithDurationsAndFingerprintsOnly) {
   refresher_->Complete(Bearer("at-1", "rt-1"));
   core().CountReplay();
   clock_->Advance(absl::Seconds(5));
-  r.Take(core().Await(2, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(2, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(absl::UnauthenticatedError("invalid_grant: rt-1 revoked"));
 
   using K = TokenEvent::Kind;
@@ -677,7 +688,7 @@ TEST_F(CoordinatorTest, StoredTokenIsLoadedAndEveryNewTokenSavedBeforeRelease) {
   EXPECT_EQ(core().Current().authorization, "Bearer at-stored");
 
   for (int i = 0; i < 3; ++i) {
-    r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+    r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   }
   refresher_->Complete(Bearer("at-1", "rt-1"));
   ASSERT_EQ(store->saved.size(), 1u);
@@ -698,7 +709,7 @@ TEST_F(CoordinatorTest, FailedSaveIsReportedAndTheNewTokenStillUsed) {
   options.store = store;
   options.on_store_error = [&](const absl::Status& s) { errors.push_back(s); };
   Make(Valid(), options);
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   refresher_->Complete(Bearer("at-1", "rt-1"));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], StatusIs(absl::StatusCode::kUnavailable, HasSubstr("disk full")));
@@ -721,7 +732,7 @@ TEST_F(CoordinatorTest, RetriesFollowTheSeededJitteredScheduleExactly) {
                                   options);
   internal::Backoff expected(options);  // the same seed: the same schedule
   Results r;
-  r.Take(core().Await(1, absl::InfiniteFuture(), r.Callback()));
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   for (int failure = 1; failure <= 4; ++failure) {
     const absl::Time failed_at = clock_->Now();
     refresher_->Complete(absl::UnavailableError("down"));

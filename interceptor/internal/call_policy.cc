@@ -1,16 +1,15 @@
 #include "interceptor/internal/call_policy.h"
 
+#include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
-#include "google/protobuf/descriptor.h"
 
 namespace authrefresh {
 namespace internal {
@@ -34,6 +33,7 @@ std::string Normalized(absl::string_view entry) {
 
 MethodPolicy::MethodPolicy(const std::vector<std::string>& excluded) {
   services_.insert(std::string(kTokenService));
+  only_token_service_ = excluded.empty();
   for (const std::string& entry : excluded) {
     std::string name = Normalized(entry);
     if (absl::EndsWith(name, "/*")) {
@@ -45,7 +45,12 @@ MethodPolicy::MethodPolicy(const std::vector<std::string>& excluded) {
   }
 }
 
-bool MethodPolicy::Excluded(absl::string_view method) const {
+bool MethodPolicy::Excluded(const char* method_name) const {
+  if (method_name == nullptr) return true;
+  if (only_token_service_) {
+    return std::strncmp(method_name, kTokenService.data(), kTokenService.size()) == 0;
+  }
+  const absl::string_view method(method_name);
   if (methods_.contains(method)) return true;
   // "/package.Service/Method": the service runs to the second slash, however
   // malformed the rest is.
@@ -54,41 +59,30 @@ bool MethodPolicy::Excluded(absl::string_view method) const {
          services_.contains(method.substr(0, slash + 1));
 }
 
-CallHandling MethodPolicy::Classify(
-    const char* method, grpc::experimental::ClientRpcInfo::Type type) const {
-  if (method == nullptr || Excluded(method)) return CallHandling::kPassThrough;
-  using Type = grpc::experimental::ClientRpcInfo::Type;
-  if (type == Type::UNARY && IsProtobufMethod(method)) {
-    return CallHandling::kReplay;
-  }
-  if (type == Type::SERVER_STREAMING && IsProtobufMethod(method)) {
-    return CallHandling::kReplayStream;
-  }
-  return CallHandling::kAttach;
-}
-
-bool IsProtobufMethod(const char* method) {
-  // Generated stubs pass static method names, so the pointer is a good key;
-  // the stored copy guards against a GenericStub's string being reused.
-  struct Entry {
-    std::string name;
-    bool is_protobuf;
+std::vector<MethodPolicy::ConfigName> MethodPolicy::ConfigNames() const {
+  std::vector<ConfigName> names;
+  auto valid = [](absl::string_view part) {
+    return !part.empty() && part.find('/') == absl::string_view::npos &&
+           part.find('*') == absl::string_view::npos;
   };
-  static thread_local absl::flat_hash_map<const char*, Entry> cache;
-  auto it = cache.find(method);
-  if (it != cache.end() && it->second.name == method) {
-    return it->second.is_protobuf;
+  for (const std::string& service : services_) {  // "/package.Service/"
+    absl::string_view s(service);
+    s.remove_prefix(1);
+    s.remove_suffix(1);
+    if (valid(s)) names.push_back({std::string(s), ""});
   }
-  // "/package.Service/Method" -> "package.Service.Method"
-  absl::string_view full(method);
-  if (absl::StartsWith(full, "/")) full.remove_prefix(1);
-  const std::string dotted = absl::StrReplaceAll(full, {{"/", "."}});
-  const bool found =
-      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
-          dotted) != nullptr;
-  if (cache.size() > 4096) cache.clear();  // bound GenericStub churn
-  cache[method] = Entry{method, found};
-  return found;
+  for (const std::string& method : methods_) {  // "/package.Service/Method"
+    const size_t slash = method.find('/', 1);
+    if (slash == std::string::npos) continue;
+    absl::string_view s = absl::string_view(method).substr(1, slash - 1);
+    absl::string_view m = absl::string_view(method).substr(slash + 1);
+    if (valid(s) && valid(m)) names.push_back({std::string(s), std::string(m)});
+  }
+  // A stable order, so that the same options give the same service config.
+  std::sort(names.begin(), names.end(), [](const ConfigName& a, const ConfigName& b) {
+    return std::tie(a.service, a.method) < std::tie(b.service, b.method);
+  });
+  return names;
 }
 
 std::string BearerChallengeError(absl::string_view challenge) {
@@ -119,16 +113,18 @@ bool IsClientGenerated(const grpc::Status& status) {
          (m == kInsecureChannelMessage || absl::StartsWith(m, kHostMismatchMessage));
 }
 
-bool IsServerRejection(const grpc::Status& status,
-                       const ServerMetadata& trailing_metadata) {
-  if (status.error_code() != grpc::StatusCode::UNAUTHENTICATED) return false;
-  if (IsClientGenerated(status)) return false;
-  auto [begin, end] = trailing_metadata.equal_range("www-authenticate");
-  for (auto it = begin; it != end; ++it) {
-    if (BearerChallengeError(absl::string_view(it->second.data(),
-                                               it->second.size())) ==
-        "insufficient_scope") {
-      return false;
+bool IsServerRejection(const ServerAnswer& answer) {
+  if (answer.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) return false;
+  if (IsClientGenerated(answer.status)) return false;
+  for (const ServerMetadata* metadata :
+       {&answer.initial_metadata, &answer.trailing_metadata}) {
+    auto [begin, end] = metadata->equal_range("www-authenticate");
+    for (auto it = begin; it != end; ++it) {
+      if (BearerChallengeError(absl::string_view(it->second.data(),
+                                                 it->second.size())) ==
+          "insufficient_scope") {
+        return false;
+      }
     }
   }
   return true;

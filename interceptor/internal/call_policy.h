@@ -1,8 +1,8 @@
 // interceptor/internal/call_policy.h
 //
-// The one place that decides how a call is handled (pass through, attach the
-// token, or attach and replay) and what its outcome means (a server's
-// rejection of the token, or gRPC refusing an insecure channel).
+// The one place that decides which calls authrefresh handles and what a
+// call's outcome means (a server's rejection of the token, or gRPC refusing
+// an insecure channel).
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_POLICY_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_POLICY_H_
@@ -13,18 +13,11 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "grpcpp/support/client_interceptor.h"
 #include "grpcpp/support/status.h"
+#include "interceptor/server_answer.h"
 
 namespace authrefresh {
 namespace internal {
-
-enum class CallHandling {
-  kPassThrough,  // excluded: no token, no replay
-  kAttach,       // token attached; a rejection starts the shared refresh
-  kReplay,       // unary: token attached; a rejection is replayed once
-  kReplayStream, // server stream: replayed once if rejected before commit
-};
 
 class MethodPolicy {
  public:
@@ -32,36 +25,35 @@ class MethodPolicy {
   // (a missing leading '/' is tolerated). TokenService is always excluded.
   explicit MethodPolicy(const std::vector<std::string>& excluded);
 
-  // Unary and server-streaming calls are replayed only when their method is
-  // a protobuf method linked into this binary (its descriptor is in the
-  // generated pool): only then is the application's response object a
-  // protobuf message that the replay can fill. Client-streaming and bidi
-  // calls are never replayed (that would mean buffering every write).
-  CallHandling Classify(const char* method,
-                        grpc::experimental::ClientRpcInfo::Type type) const;
+  // Whether calls to `method` ("/package.Service/Method") are left alone:
+  // no token, no refresh, no replay.
+  bool Excluded(const char* method) const;
+
+  // The excluded names as a service config names them: {service, method},
+  // method empty for a whole service. Entries that are not of the form
+  // "/package.Service/Method" or "/package.Service/*" are left out.
+  struct ConfigName {
+    std::string service;
+    std::string method;
+  };
+  std::vector<ConfigName> ConfigNames() const;
 
  private:
-  bool Excluded(absl::string_view method) const;
-
+  // No exclusions but the token service: a prefix check, no hashing.
+  bool only_token_service_ = true;
   absl::flat_hash_set<std::string> methods_;
   absl::flat_hash_set<std::string> services_;  // "/package.Service/"
 };
 
-// True if `method` ("/package.Service/Method") is in the generated pool.
-bool IsProtobufMethod(const char* method);
-
-using ServerMetadata = std::multimap<grpc::string_ref, grpc::string_ref>;
-
-// True if `status` is the server's rejection of the token, which a refresh
+// True if `answer` is the server's rejection of the token, which a refresh
 // can fix: UNAUTHENTICATED, but
 //  * not one of the UNAUTHENTICATED statuses gRPC's client makes itself
 //    (call credentials refused on an insecure channel, SSL host mismatch),
 //    which look the same to the application but must never start a refresh;
-//  * not one whose trailing `www-authenticate` says
+//  * not one whose `www-authenticate` (in the headers or the trailers) says
 //    `error="insufficient_scope"` (RFC 6750 section 3.1): a new token with
 //    the same scope would be rejected too.
-bool IsServerRejection(const grpc::Status& status,
-                       const ServerMetadata& trailing_metadata);
+bool IsServerRejection(const ServerAnswer& answer);
 
 // The `error` parameter of a Bearer `www-authenticate` challenge
 // (RFC 6750 section 3), or empty. Tolerates quoting and case in the scheme.

@@ -2,23 +2,28 @@
 
 #include <utility>
 
+#include "grpcpp/channel.h"
 #include "interceptor/clock.h"
 
 namespace authrefresh {
 namespace internal {
-namespace {
 
-thread_local bool creating_own_call = false;
-
-}  // namespace
-
-bool CreatingOwnCall() { return creating_own_call; }
-
-OwnCallScope::OwnCallScope() : outer_(creating_own_call) {
-  creating_own_call = true;
+bool InterceptorConfig::RetriesOtherCodes(
+    grpc::experimental::ClientRpcInfo* info) const {
+  auto* channel = dynamic_cast<grpc::Channel*>(info->channel());
+  if (channel == nullptr || info->method() == nullptr) return false;
+  std::string json = channel->GetServiceConfigJSON();
+  std::shared_ptr<const RetryScopes> scopes;
+  {
+    CallMutexLock lock(&mu_);
+    if (scopes_ == nullptr || json != scopes_json_) {
+      scopes_ = std::make_shared<RetryScopes>(RetryScopesOf(json));
+      scopes_json_ = std::move(json);
+    }
+    scopes = scopes_;
+  }
+  return scopes->Contains(info->method());
 }
-
-OwnCallScope::~OwnCallScope() { creating_own_call = outer_; }
 
 void RunSoon(std::function<void()> fn) {
   SystemClock()->Schedule(absl::InfinitePast(), std::move(fn));

@@ -1,6 +1,6 @@
 // interceptor/internal/interceptor_config.h
 //
-// What every call of one interceptor factory shares, and two small helpers
+// What every call of one authrefresh channel shares, and two small helpers
 // the per-call code needs.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_INTERCEPTOR_CONFIG_H_
@@ -9,54 +9,66 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "grpc/compression.h"
+#include "grpcpp/support/client_interceptor.h"
 #include "interceptor/internal/call_policy.h"
+#include "interceptor/internal/mutex.h"
 #include "interceptor/internal/refresh_coordinator.h"
-#include "interceptor/internal/transport_security.h"
+#include "interceptor/internal/replay_policy.h"
+#include "interceptor/server_answer.h"
 
 namespace authrefresh {
 namespace internal {
 
-using RejectionPolicy =
-    std::function<bool(const grpc::Status&, const ServerMetadata&)>;
+using RejectionPolicy = std::function<bool(const ServerAnswer&)>;
 
-// How server-streaming calls are replayed (InterceptorOptions).
-struct StreamReplayLimits {
-  bool enabled = true;
-  size_t read_ahead_messages = 8;  // at least 1 is used
-  size_t read_ahead_bytes = size_t{1} << 20;
-};
-
-struct InterceptorConfig {
-  InterceptorConfig(std::shared_ptr<RefreshCoordinator> c,
-                    const std::vector<std::string>& excluded, TransportPolicy t,
-                    RejectionPolicy rejection, bool replay_near_expiry_only = false,
-                    StreamReplayLimits streams = {})
-      : coordinator(std::move(c)),
+class InterceptorConfig {
+ public:
+  InterceptorConfig(std::shared_ptr<RefreshCoordinator> coordinator,
+                    const std::vector<std::string>& excluded,
+                    bool allow_insecure_transport, RejectionPolicy is_rejection,
+                    grpc_compression_algorithm default_compression,
+                    absl::Status misconfigured = absl::OkStatus())
+      : coordinator(std::move(coordinator)),
         methods(excluded),
-        transport(t),
-        is_rejection(std::move(rejection)),
-        replay_near_expiry_only(replay_near_expiry_only),
-        streams(streams) {}
+        allow_insecure_transport(allow_insecure_transport),
+        is_rejection(std::move(is_rejection)),
+        default_compression(default_compression),
+        misconfigured(std::move(misconfigured)) {}
 
   // The one place a call's outcome is judged: a server's rejection of the
   // token that a refresh can fix.
-  bool IsRejection(const grpc::Status& status,
-                   const ServerMetadata& trailing_metadata) const {
-    if (status.ok() || IsClientGenerated(status)) return false;
-    return is_rejection ? is_rejection(status, trailing_metadata)
-                        : IsServerRejection(status, trailing_metadata);
+  bool IsRejection(const ServerAnswer& answer) const {
+    if (answer.status.ok() || IsClientGenerated(answer.status)) return false;
+    return is_rejection ? is_rejection(answer) : IsServerRejection(answer);
   }
+
+  // Whether the channel's retry policy for the call's method retries codes
+  // other than UNAUTHENTICATED (an application's own policy), so that a
+  // second attempt does not prove a rejection. Reads the channel's
+  // effective service config; parsed again only when it changed.
+  bool RetriesOtherCodes(grpc::experimental::ClientRpcInfo* info) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::shared_ptr<RefreshCoordinator> coordinator;
   const MethodPolicy methods;
-  const TransportPolicy transport;
-  const RejectionPolicy is_rejection;  // null: IsServerRejection  // thread-safe
-  // InterceptorOptions::UnaryReplay::kNearExpiryOnly: a unary call whose
-  // token is fresh is attached, not hijacked.
-  const bool replay_near_expiry_only;
-  const StreamReplayLimits streams;
+  // Unset: gRPC refuses to send the token without privacy and integrity.
+  const bool allow_insecure_transport;
+  const RejectionPolicy is_rejection;  // null: IsServerRejection; thread-safe
+  // The channel's default compression (grpc.default_compression_algorithm).
+  const grpc_compression_algorithm default_compression;
+  // Not OK: the channel could not be set up; every call fails with this.
+  const absl::Status misconfigured;
+
+ private:
+  mutable CallMutex mu_;
+  mutable std::string scopes_json_ ABSL_GUARDED_BY(mu_);
+  mutable std::shared_ptr<const RetryScopes> scopes_ ABSL_GUARDED_BY(mu_);
 };
 
 // Runs `fn` soon on one of gRPC's threads (grpc::Alarm). For work that must
@@ -71,20 +83,6 @@ inline absl::Time DeadlineOf(std::chrono::system_clock::time_point deadline) {
   }
   return absl::FromChrono(deadline);
 }
-
-// Set while authrefresh creates its own calls on the intercepted channel, so
-// that its factory, if gRPC invokes it again for them, passes them through.
-bool CreatingOwnCall();
-class OwnCallScope {
- public:
-  OwnCallScope();
-  ~OwnCallScope();
-  OwnCallScope(const OwnCallScope&) = delete;
-  OwnCallScope& operator=(const OwnCallScope&) = delete;
-
- private:
-  bool outer_;
-};
 
 }  // namespace internal
 }  // namespace authrefresh

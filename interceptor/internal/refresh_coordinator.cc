@@ -14,6 +14,7 @@ namespace internal {
 namespace {
 
 std::atomic<uint64_t> next_coordinator_id{1};
+std::atomic<uint64_t> next_snapshot_id{1};
 
 // The coordinator whose application callback this thread is running, so that
 // a callback that destroys its TokenManager does not wait for itself.
@@ -66,6 +67,7 @@ RefreshCoordinator::~RefreshCoordinator() { Shutdown(); }
 void RefreshCoordinator::PublishLocked(Token token, absl::Status session_expired,
                                        absl::Time obtained) {
   auto s = std::make_shared<TokenSnapshot>();
+  s->id = next_snapshot_id.fetch_add(1, std::memory_order_relaxed);
   if (token.expires_at != absl::InfiniteFuture()) {
     const absl::Duration lifetime =
         std::max(absl::ZeroDuration(), token.expires_at - obtained);
@@ -147,9 +149,35 @@ void RefreshCoordinator::MarkRejectedLocked(uint64_t generation) {
   }
 }
 
-bool RefreshCoordinator::LoopProtectedLocked(absl::Time now) {
-  return current_from_rejection_ &&
-         now < current_since_ + options_.min_refresh_interval;
+bool RefreshCoordinator::LoopProtectedLocked(uint64_t generation,
+                                             absl::Time now) {
+  return generation == current_->generation && current_from_rejection_ &&
+         now < current_since_ + options_.min_refresh_interval &&
+         (accepted_generation_.load(std::memory_order_acquire) < generation ||
+          replay_rejected_generation_ == generation);
+}
+
+void RefreshCoordinator::NoteAccepted(uint64_t generation) {
+  uint64_t seen = accepted_generation_.load(std::memory_order_relaxed);
+  while (seen < generation &&
+         !accepted_generation_.compare_exchange_weak(
+             seen, generation, std::memory_order_release,
+             std::memory_order_relaxed)) {
+  }
+}
+
+void RefreshCoordinator::NoteReplayRejected(uint64_t generation) {
+  MutexLock lock(&mu_);
+  if (generation == 0) {
+    if (refreshing_ || retry_scheduled_) {
+      next_replay_rejected_ = true;
+      return;
+    }
+    generation = current_->generation;
+  }
+  if (generation > replay_rejected_generation_) {
+    replay_rejected_generation_ = generation;
+  }
 }
 
 RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(
@@ -169,9 +197,10 @@ absl::Status RefreshCoordinator::ExpireWithoutRefreshTokenLocked() {
   return expired;
 }
 
-RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
-                                                   absl::Time deadline,
+RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
                                                    WaitCallback done) {
+  uint64_t rejected_generation = request.rejected_generation;
+  const absl::Time deadline = request.deadline;
   Wait wait;
   std::optional<Grant> grant;
   absl::Status expired;
@@ -187,9 +216,19 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(uint64_t rejected_generation,
       return wait;
     }
     const absl::Time now = clock_->Now();
-    if (rejected_generation != 0 &&
-        rejected_generation == current_->generation && LoopProtectedLocked(now)) {
+    if (request.ambiguous && rejected_generation == current_->generation) {
+      // Perhaps not a rejection at all: at most one such refresh per
+      // interval, so that an application's retries of, say, UNAVAILABLE
+      // during an outage do not become a refresh storm.
+      if (now < ambiguous_marked_at_ + options_.min_refresh_interval) {
+        rejected_generation = 0;
+      } else if (!LoopProtectedLocked(rejected_generation, now)) {
+        ambiguous_marked_at_ = now;
+      }
+    }
+    if (rejected_generation != 0 && LoopProtectedLocked(rejected_generation, now)) {
       wait.declined = true;
+      wait.ready = current_;
     } else {
       MarkRejectedLocked(rejected_generation);
       if (CurrentSendableLocked(now)) {
@@ -281,7 +320,7 @@ void RefreshCoordinator::NoteRejection(uint64_t generation) {
     MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
     if (shutdown_ || generation < current_->generation) return;
-    if (LoopProtectedLocked(now)) return;
+    if (LoopProtectedLocked(generation, now)) return;
     MarkRejectedLocked(generation);
     if (!current_->session_expired.ok() || refreshing_ || retry_scheduled_ ||
         now < backoff_until_) {
@@ -427,6 +466,10 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
           events.push_back(std::move(e));
         }
         PublishLocked(*std::move(token), absl::OkStatus(), sent_at);
+        if (next_replay_rejected_) {
+          replay_rejected_generation_ = current_->generation;
+          next_replay_rejected_ = false;
+        }
         outcome = current_;
         release = TakeWaitersLocked();
       } else {

@@ -38,6 +38,8 @@ namespace internal {
 
 // One published token. Immutable; replaced whole on every change.
 struct TokenSnapshot {
+  // Unique among all snapshots of the process, of every coordinator.
+  uint64_t id = 0;
   Token token;
   // Starts at 1 and grows by one with every new token (refresh or SetToken).
   uint64_t generation = 0;
@@ -57,10 +59,23 @@ class RefreshCoordinator
   // with (UNAUTHENTICATED, UNAVAILABLE, DEADLINE_EXCEEDED).
   using WaitCallback = std::function<void(absl::StatusOr<Snapshot>)>;
 
-  // What Await returns: the answer now, or a ticket for CancelWait, or
-  // `declined`: the rejected token came from a refresh that a rejection
-  // caused, moments ago (min_refresh_interval); the server is rejecting every
-  // token, so pass its rejection on instead of refreshing again.
+  // What a call asks Await for.
+  struct WaitRequest {
+    // The generation a server rejected (0: the call has no token yet): the
+    // answer is a sendable token newer than it.
+    uint64_t rejected_generation = 0;
+    // The rejection is only suspected: the call's retry policy also retries
+    // other codes. Such suspicions start at most one refresh per
+    // min_refresh_interval.
+    bool ambiguous = false;
+    // A finite deadline ends the wait with DEADLINE_EXCEEDED.
+    absl::Time deadline = absl::InfiniteFuture();
+  };
+
+  // What Await returns: the answer now, or a ticket for CancelWait.
+  // `declined`: loop protection (see LoopProtectedLocked); `ready` then holds
+  // the rejected token itself, to be sent once more so that the server's own
+  // answer reaches the application.
   struct Wait {
     std::optional<absl::StatusOr<Snapshot>> ready;
     uint64_t ticket = 0;
@@ -89,25 +104,40 @@ class RefreshCoordinator
     return now < s.refresh_after && SendableAt(s, now);
   }
 
-  // Asks for a sendable token newer than `rejected_generation` (0: any
-  // sendable token). Answers at once when it can (a newer token exists, the
-  // session is expired, the refresh is backing off after max attempts);
-  // otherwise registers `done`, starting the refresh if none is in flight,
-  // and calls it exactly once, unless CancelWait(ticket) returns true first.
-  // It runs on the thread that completed the refresh or timer; that may be
-  // this thread, before Await returns, if the refresher completes inline. A finite `deadline` ends the wait with
-  // DEADLINE_EXCEEDED.
-  Wait Await(uint64_t rejected_generation, absl::Time deadline,
-             WaitCallback done);
+  // Asks for a sendable token newer than `request.rejected_generation`.
+  // Answers at once when it can (a newer token exists, the session is
+  // expired, the refresh is backing off after max attempts, loop
+  // protection); otherwise registers `done`, starting the refresh if none is
+  // in flight, and calls it exactly once, unless CancelWait(ticket) returns
+  // true first. It runs on the thread that completed the refresh or timer;
+  // that may be this thread, before Await returns, if the refresher
+  // completes inline.
+  Wait Await(const WaitRequest& request, WaitCallback done);
 
   // Removes a waiter. True if it was still waiting: its callback will not
   // run. Never blocks.
   bool CancelWait(uint64_t ticket);
 
-  // For calls that cannot wait (streams): the server rejected a token of
-  // `generation`; start the refresh if that is still the current token and
-  // none is in flight or backing off. Never waits.
+  // A call's final answer was the server's rejection of the token of
+  // `generation` (a rejection that could not be replayed); start the refresh
+  // if that is still the current token and none is in flight or backing
+  // off, so that the next call succeeds. Never waits.
   void NoteRejection(uint64_t generation);
+
+  // A server accepted the token of `generation` (a call ended OK). A token
+  // that was accepted and is later rejected has expired or was revoked:
+  // loop protection never holds its refresh back. Lock-free.
+  void NoteAccepted(uint64_t generation);
+
+  // A replay that carried the token of `generation`, newer than the token
+  // its call was first rejected with, was rejected as well: refreshing did
+  // not help that call, so loop protection applies to `generation` even if
+  // other calls had it accepted (a token a server accepts for some methods
+  // only, e.g. insufficient_scope).
+  // `generation` 0: the replay ended before it had a token (gRPC's client
+  // failed it while it waited for the refresh in flight); the token that
+  // refresh brings counts as the rejected one.
+  void NoteReplayRejected(uint64_t generation);
 
   void SetToken(Token token);
   Token CurrentToken();
@@ -147,8 +177,13 @@ class RefreshCoordinator
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records that a server rejected `generation` (if it is the current one).
   void MarkRejectedLocked(uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether a rejection of the current token must not start a refresh.
-  bool LoopProtectedLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loop protection: whether a rejection of `generation` must not start a
+  // refresh. True when it is the current token, a refresh that a rejection
+  // caused issued it less than min_refresh_interval ago, and either no
+  // server has accepted it yet or a replay carrying it was rejected: the
+  // server is rejecting the new tokens too.
+  bool LoopProtectedLocked(uint64_t generation, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The one sendability rule, for `s` at `now` (no side effects).
   bool SendableAt(const TokenSnapshot& s, absl::Time now) const;
   bool CurrentSendableLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -199,6 +234,8 @@ class RefreshCoordinator
   // The newest generation a server has rejected: no new call sends it.
   // Written under mu_, read lock-free by Sendable().
   std::atomic<uint64_t> rejected_generation_{0};
+  // The newest generation a server accepted (NoteAccepted).
+  std::atomic<uint64_t> accepted_generation_{0};
   // The generation whose proactive refresh was already attempted, so the
   // fast path takes the lock once per token, not once per call.
   std::atomic<uint64_t> early_refresh_generation_{0};
@@ -219,6 +256,12 @@ class RefreshCoordinator
   bool refreshing_for_rejection_ ABSL_GUARDED_BY(mu_) = false;
   bool current_from_rejection_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time current_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The newest generation a replay carried and had rejected, and whether
+  // the token of the refresh in flight counts as rejected already.
+  uint64_t replay_rejected_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool next_replay_rejected_ ABSL_GUARDED_BY(mu_) = false;
+  // When an ambiguous suspicion last marked the token rejected.
+  absl::Time ambiguous_marked_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   // A retry is scheduled (transient failure, attempts left in the round).
   bool retry_scheduled_ ABSL_GUARDED_BY(mu_) = false;

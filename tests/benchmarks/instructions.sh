@@ -22,7 +22,7 @@ awk -F'\t' '
     a=sum["A plain"]/n["A plain"]; b=sum["B trivial interceptor"]/n["B trivial interceptor"];
     at=sum["A plain /tls"]/n["A plain /tls"];
     printf "%-30s %14s %8s %8s\n", "variant", "instr/call", "vs A", "vs B";
-    order="A plain|B trivial interceptor|H hijack-and-forward|C authrefresh|F authrefresh fast mode|A plain /tls|C authrefresh /tls|F authrefresh fast mode /tls|D call credentials /tls";
+    order="A plain|B trivial interceptor|H hijack-and-forward|C authrefresh|A plain /tls|C authrefresh /tls|D call credentials /tls";
     k=split(order, names, "|");
     for (i=1; i<=k; i++) { v=names[i]; x=sum[v]/n[v]; base=(v ~ /tls/) ? at : a;
       printf "%-30s %14.0f %8.3f %8s\n", v, x, x/base, (v ~ /tls/) ? "-" : sprintf("%.3f", x/b)

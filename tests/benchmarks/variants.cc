@@ -130,10 +130,8 @@ const char* VariantName(Variant v) {
     case kB: return "B trivial interceptor";
     case kH: return "H hijack-and-forward";
     case kC: return "C authrefresh";
-    case kF: return "F authrefresh fast mode";
     case kATls: return "A plain /tls";
     case kCTls: return "C authrefresh /tls";
-    case kFTls: return "F authrefresh fast mode /tls";
     case kDTls: return "D call credentials /tls";
     default: return "?";
   }
@@ -165,19 +163,12 @@ Variants::Variants() : tls_servers_(Tls()) {
       tls_token, MakeGrpcTokenRefresher(grpc::CreateChannel(tls, TlsCredentials())));
   InterceptorOptions loopback;
   loopback.allow_insecure_transport = true;  // loopback benchmark
-  InterceptorOptions fast = loopback;
-  fast.unary_replay = InterceptorOptions::UnaryReplay::kNearExpiryOnly;
   stubs_[kC] = test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, manager_, loopback));
-  stubs_[kF] = test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, manager_, fast));
 
   InterceptorOptions tls_default;
-  InterceptorOptions tls_fast;
-  tls_fast.unary_replay = InterceptorOptions::UnaryReplay::kNearExpiryOnly;
   stubs_[kATls] = test::Echo::NewStub(grpc::CreateChannel(tls, TlsCredentials()));
   stubs_[kCTls] = test::Echo::NewStub(
       CreateAuthRefreshChannel(tls, TlsCredentials(), tls_manager_, tls_default));
-  stubs_[kFTls] = test::Echo::NewStub(
-      CreateAuthRefreshChannel(tls, TlsCredentials(), tls_manager_, tls_fast));
   stubs_[kDTls] = test::Echo::NewStub(grpc::CreateChannel(
       tls, grpc::CompositeChannelCredentials(
                TlsCredentials(), grpc::AccessTokenCredentials(tls_token.access_token))));

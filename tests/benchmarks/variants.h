@@ -9,11 +9,10 @@
 //      sends it as a second call on the intercepted channel, and does nothing
 //      else (the floor for any design that can replay a unary call in gRPC
 //      1.51, where replaying needs the call hijacked)
-//   C  authrefresh, default mode (every protobuf unary call hijacked so that
-//      a rejection can be replayed)
-//   F  authrefresh, fast mode (UnaryReplay::kNearExpiryOnly)
+//   C  authrefresh (per-call credentials, replay by gRPC core's retry)
 //   D  gRPC call credentials carrying the token (AccessTokenCredentials)
-// A, C, F also over TLS ("/tls"), beside D, which needs TLS.
+// A and C also over TLS ("/tls"), beside D, which needs TLS. H is kept
+// beside them as the floor of the previous design, which hijacked calls.
 
 #ifndef AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
 #define AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
@@ -29,7 +28,7 @@
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kH, kC, kF, kATls, kCTls, kFTls, kDTls, kVariantCount };
+enum Variant { kA, kB, kH, kC, kATls, kCTls, kDTls, kVariantCount };
 
 const char* VariantName(Variant v);
 

@@ -4,7 +4,8 @@
 # calls wait (storm_benchmark --waiting_only under valgrind). gRPC sizes each
 # new call's arena from what the channel's earlier calls used, so totals from
 # mallinfo2() move by several KB between channels and runs; the split does
-# not. "floor" is a minimal interceptor that only hijacks and parks the call.
+# not. "floor" is a minimal interceptor that only holds each call in pending
+# call credentials (gRPC's asynchronous plugin API), as authrefresh does.
 # Usage: tests/benchmarks/waiting_memory.sh [calls]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +25,7 @@ measure() {
 }
 printf "%-8s %16s %16s %16s\n" variant "arena B/call" "other B/call" "other - floor"
 floor_other=""
-for v in floor default fast; do
+for v in floor authrefresh; do
   read -r hb ab < <(measure "$out/ms.$v.before")
   read -r hd ad < <(measure "$out/ms.$v.during")
   arena=$(( (ad - ab) / calls ))

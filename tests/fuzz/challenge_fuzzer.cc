@@ -1,5 +1,6 @@
-// Fuzzes the parsing of a server's trailing metadata: the Bearer
-// `www-authenticate` challenge (RFC 6750) and the rejection decision.
+// Fuzzes the parsing of a server's metadata: the Bearer `www-authenticate`
+// challenge (RFC 6750), in the headers or the trailers, and the rejection
+// decision.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,19 +11,27 @@
 #include "interceptor/internal/call_policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using authrefresh::ServerAnswer;
+  using authrefresh::ServerMetadata;
+  using authrefresh::internal::IsServerRejection;
   const std::string input(reinterpret_cast<const char*>(data), size);
   const std::string error = authrefresh::internal::BearerChallengeError(input);
   if (error.size() > input.size()) std::abort();
   if (!error.empty() && input.find(error) == std::string::npos) std::abort();
 
-  authrefresh::internal::ServerMetadata trailing;
-  trailing.emplace("www-authenticate", input);
-  const bool rejection = authrefresh::internal::IsServerRejection(
-      grpc::Status(grpc::StatusCode::UNAUTHENTICATED, input), trailing);
-  if (rejection && error == "insufficient_scope") std::abort();
+  ServerMetadata with_challenge, none;
+  with_challenge.emplace("www-authenticate", input);
+  const grpc::Status unauthenticated(grpc::StatusCode::UNAUTHENTICATED, input);
+  // The challenge counts the same in the headers and in the trailers.
+  const bool in_trailers =
+      IsServerRejection(ServerAnswer{unauthenticated, none, with_challenge});
+  const bool in_headers =
+      IsServerRejection(ServerAnswer{unauthenticated, with_challenge, none});
+  if (in_trailers != in_headers) std::abort();
+  if (in_trailers && error == "insufficient_scope") std::abort();
   // Only UNAUTHENTICATED can ever be a rejection.
-  if (authrefresh::internal::IsServerRejection(
-          grpc::Status(grpc::StatusCode::PERMISSION_DENIED, input), trailing)) {
+  const grpc::Status denied(grpc::StatusCode::PERMISSION_DENIED, input);
+  if (IsServerRejection(ServerAnswer{denied, with_challenge, with_challenge})) {
     std::abort();
   }
   return 0;

@@ -1,4 +1,4 @@
-// Fuzzes the configuration and method names the interceptor classifies:
+// Fuzzes the configuration and method names the interceptor sorts:
 // excluded-method entries from the user and method names from any stub.
 
 #include <cstddef>
@@ -19,24 +19,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       nul == std::string::npos ? std::string("/x.Y/Z") : input.substr(nul + 1);
   std::vector<std::string> excluded = absl::StrSplit(entries, '\n');
   authrefresh::internal::MethodPolicy policy(excluded);
-  using Type = grpc::experimental::ClientRpcInfo::Type;
-  for (Type type : {Type::UNARY, Type::SERVER_STREAMING, Type::CLIENT_STREAMING,
-                    Type::BIDI_STREAMING}) {
-    auto handling = policy.Classify(method.c_str(), type);
-    // The token service is never intercepted.
-    if (method.rfind("/authrefresh.v1.TokenService/", 0) == 0 &&
-        method.find('\0') == std::string::npos &&
-        handling != authrefresh::internal::CallHandling::kPassThrough) {
-      std::abort();
-    }
-    // Only unary calls get unary replay, only server streams stream
-    // replay; client-streaming and bidi calls are never replayed.
-    if (type != Type::UNARY &&
-        handling == authrefresh::internal::CallHandling::kReplay) {
-      std::abort();
-    }
-    if (type != Type::SERVER_STREAMING &&
-        handling == authrefresh::internal::CallHandling::kReplayStream) {
+  const bool out = policy.Excluded(method.c_str());
+  // The token service is never intercepted.
+  if (method.rfind("/authrefresh.v1.TokenService/", 0) == 0 &&
+      method.find('\0') == std::string::npos && !out) {
+    std::abort();
+  }
+  // An exact entry always excludes its method.
+  for (const std::string& entry : excluded) {
+    if (!entry.empty() && entry[0] == '/' && entry.back() != '*' &&
+        entry.find('\0') == std::string::npos &&
+        !policy.Excluded(entry.c_str())) {
       std::abort();
     }
   }

@@ -1,8 +1,11 @@
 #include "tests/testing/mock_servers.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/alarm.h"
@@ -247,6 +250,27 @@ void MockEchoService::AnswerWith(std::optional<grpc::Status> status,
   www_authenticate_ = std::move(www_authenticate);
 }
 
+void MockEchoService::FailNext(int n, grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < n; ++i) failures_.push_back(status);
+}
+
+int MockEchoService::max_attempt() {
+  absl::MutexLock lock(&mu_);
+  return max_attempt_;
+}
+
+int MockEchoService::hits_with_authorization(const std::string& value) {
+  absl::MutexLock lock(&mu_);
+  auto it = authorizations_.find(value);
+  return it == authorizations_.end() ? 0 : it->second;
+}
+
+int MockEchoService::hits_with_several_authorizations() {
+  absl::MutexLock lock(&mu_);
+  return several_authorizations_;
+}
+
 void MockEchoService::Pause() {
   absl::MutexLock lock(&mu_);
   paused_ = true;
@@ -314,6 +338,27 @@ grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
   for (const auto& [key, value] : context->client_metadata()) {
     if (key.starts_with("authrefresh-")) ++leaked_markers_;
   }
+  auto [first, last] = context->client_metadata().equal_range("authorization");
+  if (std::distance(first, last) > 1) ++several_authorizations_;
+  for (auto a = first; a != last; ++a) {
+    ++authorizations_[std::string(a->second.data(), a->second.size())];
+  }
+  int attempt = 1;
+  auto previous = context->client_metadata().find("grpc-previous-rpc-attempts");
+  if (previous != context->client_metadata().end()) {
+    int n = 0;
+    if (absl::SimpleAtoi(absl::string_view(previous->second.data(),
+                                           previous->second.size()),
+                         &n)) {
+      attempt = n + 1;
+    }
+  }
+  max_attempt_ = std::max(max_attempt_, attempt);
+  if (!failures_.empty()) {
+    grpc::Status failure = failures_.front();
+    failures_.pop_front();
+    return failure;
+  }
   if (answer_) {
     ++rejected_;
     if (!www_authenticate_.empty()) {
@@ -325,7 +370,8 @@ grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
     ++rejected_;
     context->AddTrailingMetadata("www-authenticate",
                                  "Bearer error=\"invalid_token\"");
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid_token");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid_token",
+                        absl::StrCat("hit-", *hit));
   }
   *fingerprint = TokenFingerprint(token);
   return grpc::Status::OK;
@@ -351,6 +397,21 @@ grpc::Status MockEchoService::Say(grpc::ServerContext* context,
                                                                          : "no");
   reply->set_text(absl::StrCat(request->text(), "|x-app=", app));
   reply->set_authorization(fingerprint);
+  const grpc::string_ref authority = context->ExperimentalGetAuthority();
+  reply->set_authority(std::string(authority.data(), authority.size()));
+  if (context->deadline() < std::chrono::system_clock::time_point::max()) {
+    reply->set_deadline_unix_ms(absl::ToUnixMillis(absl::FromChrono(context->deadline())));
+  }
+  auto previous = context->client_metadata().find("grpc-previous-rpc-attempts");
+  if (previous != context->client_metadata().end()) {
+    int n = 0;
+    if (absl::SimpleAtoi(absl::string_view(previous->second.data(),
+                                           previous->second.size()),
+                         &n)) {
+      reply->set_previous_attempts(n);
+    }
+  }
+  reply->set_request_padding_bytes(static_cast<int64_t>(request->padding().size()));
   return grpc::Status::OK;
 }
 
@@ -369,6 +430,11 @@ grpc::Status MockEchoService::Listen(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "revoked mid-stream");
   };
   if (request->has_reject_after() && request->reject_after() == 0) {
+    if (!request->challenge_in_headers().empty()) {
+      context->AddInitialMetadata("www-authenticate", request->challenge_in_headers());
+      writer->SendInitialMetadata();
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "headers first");
+    }
     writer->SendInitialMetadata();
     return rejection();
   }
@@ -436,6 +502,7 @@ grpc::Status MockEchoService::Collect(grpc::ServerContext* context,
   std::string fingerprint;
   int hit = 0;
   grpc::Status s = Authorize(context, &fingerprint, &hit);
+  context->AddTrailingMetadata("x-attempt", std::to_string(hit));
   if (!s.ok()) return s;
   test::EchoRequest request;
   int n = 0;
@@ -451,6 +518,7 @@ grpc::Status MockEchoService::Chat(
   std::string fingerprint;
   int hit = 0;
   grpc::Status s = Authorize(context, &fingerprint, &hit);
+  context->AddTrailingMetadata("x-attempt", std::to_string(hit));
   if (!s.ok()) return s;
   test::EchoRequest request;
   int i = 0;
@@ -518,7 +586,11 @@ UnparsableServer::~UnparsableServer() {
 // ------------------------------------------------------------------ servers
 
 MockServers::MockServers(Options options)
-    : authority_(options.access_ttl), tokens_(&authority_), echo_(&authority_) {
+    : own_authority_(options.access_ttl),
+      authority_(options.authority != nullptr ? options.authority : &own_authority_),
+      tokens_(authority_),
+      echo_(authority_) {
+  tokens_.set_latency(options.tokens_latency);
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (options.tls) {
     grpc::SslServerCredentialsOptions ssl;
@@ -529,10 +601,11 @@ MockServers::MockServers(Options options)
   }
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", credentials, &port);
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", options.port), credentials, &port);
   builder.RegisterService(&tokens_);
   builder.RegisterService(&echo_);
   server_ = builder.BuildAndStart();
+  port_ = port;
   address_ = absl::StrCat("127.0.0.1:", port);
 }
 

@@ -136,6 +136,8 @@ class MockEchoService final : public test::Echo::Service {
   // with this `www-authenticate` trailer when not empty.
   void AnswerWith(std::optional<grpc::Status> status,
                   std::string www_authenticate = "") ABSL_LOCKS_EXCLUDED(mu_);
+  // The next `n` calls are answered with `status` (before the token check).
+  void FailNext(int n, grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_);
   // While paused, calls wait on arrival (before their token is checked)
   // until Resume(); AwaitPaused(n) blocks until n calls are waiting.
   void Pause() ABSL_LOCKS_EXCLUDED(mu_);
@@ -158,11 +160,19 @@ class MockEchoService final : public test::Echo::Service {
   // Blocks until `n` calls have been rejected (a real condition, no sleep).
   void AwaitRejected(int n) ABSL_LOCKS_EXCLUDED(mu_);
   int accepted() ABSL_LOCKS_EXCLUDED(mu_);
+  // The highest attempt number a call reached (1 + the largest
+  // grpc-previous-rpc-attempts seen): 2 means some call was replayed once.
+  int max_attempt() ABSL_LOCKS_EXCLUDED(mu_);
+  // Hits whose `authorization` metadata was exactly `value`.
+  int hits_with_authorization(const std::string& value) ABSL_LOCKS_EXCLUDED(mu_);
+  // Hits that carried more than one `authorization` entry (must stay 0).
+  int hits_with_several_authorizations() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Say echoes `text`, then "|x-app=<value of the x-app metadata>", and the
-  // fingerprint of the token it saw. Say and Listen send initial metadata
+  // Say echoes `text`, then "|x-app=<value of the x-app metadata>", the
+  // fingerprint of the token it saw, and what it saw of the call (authority,
+  // deadline, attempt). Say and Listen send initial metadata
   // "x-initial: <text>" and trailing metadata "x-attempt: <hit number>" and
-  // "x-deadline-set: yes|no".
+  // "x-deadline-set: yes|no"; their rejections carry x-attempt too.
   grpc::Status Say(grpc::ServerContext* context, const test::EchoRequest* request,
                    test::EchoReply* reply) override;
   // Listen streams `count` replies (index 0..count-1, `reply_padding` bytes
@@ -196,6 +206,10 @@ class MockEchoService final : public test::Echo::Service {
   int streams_ended_ ABSL_GUARDED_BY(mu_) = 0;
   int hits_ ABSL_GUARDED_BY(mu_) = 0;
   int rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<grpc::Status> failures_ ABSL_GUARDED_BY(mu_);
+  int max_attempt_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> authorizations_ ABSL_GUARDED_BY(mu_);
+  int several_authorizations_ ABSL_GUARDED_BY(mu_) = 0;
   int leaked_markers_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -223,13 +237,20 @@ class MockServers {
   struct Options {
     absl::Duration access_ttl = absl::Hours(1);
     bool tls = false;
+    // Every refresh answers after this (see MockTokenService::set_latency).
+    absl::Duration tokens_latency = absl::ZeroDuration();
+    // 0: a free port.
+    int port = 0;
+    // Another MockServers' authority, shared: its tokens are good here too.
+    TokenAuthority* authority = nullptr;
   };
   explicit MockServers(Options options);
   MockServers() : MockServers(Options{}) {}
   ~MockServers();
 
   std::string address() const { return address_; }
-  TokenAuthority& authority() { return authority_; }
+  int port() const { return port_; }
+  TokenAuthority& authority() { return *authority_; }
   MockTokenService& tokens() { return tokens_; }
   MockEchoService& echo() { return echo_; }
 
@@ -237,10 +258,12 @@ class MockServers {
   static std::string TestCaPem();
 
  private:
-  TokenAuthority authority_;
+  TokenAuthority own_authority_;
+  TokenAuthority* const authority_;
   MockTokenService tokens_;
   MockEchoService echo_;
   std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
   std::string address_;
 };
 

@@ -1,11 +1,7 @@
 #include "tests/testing/oauth_server.h"
 
 #include <curl/curl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,36 +16,11 @@
 #include "gtest/gtest.h"
 #include "tests/testing/test_certs.h"
 
-extern char** environ;
-
 namespace authrefresh {
 namespace testing {
 namespace {
 
 bool Exists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
-
-std::string FindNode() {
-  for (const char* candidate : {"/usr/bin/node", "/usr/local/bin/node"}) {
-    if (access(candidate, X_OK) == 0) return candidate;
-  }
-  const char* path = getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path ? path : "", ':')) {
-    std::string candidate = absl::StrCat(dir, "/node");
-    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
-// server.js in the runfiles; its real path leads to the source tree, where
-// bazel/setup.sh ran `npm ci`.
-std::string FindServerScript() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  std::string path = absl::StrCat(srcdir ? srcdir : ".",
-                                  "/authrefresh/tests/oauth_server/server.js");
-  char resolved[PATH_MAX];
-  if (realpath(path.c_str(), resolved) == nullptr) return "";
-  return resolved;
-}
 
 size_t Append(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -67,26 +38,10 @@ google::protobuf::Struct ParseJson(const std::string& json) {
 
 std::unique_ptr<OAuthServer> OAuthServer::Start(Options options) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  const std::string node = FindNode();
-  const std::string script = FindServerScript();
-  if (node.empty() || script.empty()) {
-    ADD_FAILURE() << "node (" << (node.empty() ? "missing" : node)
-                  << ") or tests/oauth_server/server.js ("
-                  << (script.empty() ? "missing" : script)
-                  << ") not found: run `bash bazel/setup.sh`";
-    return nullptr;
-  }
-  const std::string dir = script.substr(0, script.rfind('/'));
-  if (!Exists(dir + "/node_modules/@node-oauth/oauth2-server/package.json")) {
-    ADD_FAILURE() << dir << "/node_modules is missing @node-oauth/oauth2-server: "
-                  << "run `bash bazel/setup.sh` (it runs `npm ci` there)";
-    return nullptr;
-  }
-
   std::unique_ptr<OAuthServer> server(new OAuthServer());
   server->options_ = options;
-  std::vector<std::string> args = {node, script,
-                                   absl::StrCat("--access-ttl=", options.access_ttl_seconds)};
+  std::vector<std::string> args = {
+      absl::StrCat("--access-ttl=", options.access_ttl_seconds)};
   if (options.tls) {
     const char* tmp = getenv("TEST_TMPDIR");
     std::string templ = absl::StrCat(tmp ? tmp : "/tmp", "/oauth-certs-XXXXXX");
@@ -100,65 +55,22 @@ std::unique_ptr<OAuthServer> OAuthServer::Start(Options options) {
     args.push_back(absl::StrCat("--tls-cert=", templ, "/cert.pem"));
     args.push_back(absl::StrCat("--tls-key=", templ, "/key.pem"));
   }
-
-  int in[2], out[2];
-  if (pipe(in) != 0 || pipe(out) != 0) {
-    ADD_FAILURE() << "pipe failed: " << errno;
+  server->process_ = NodeProcess::Start("tests/oauth_server/server.js", std::move(args));
+  if (server->process_ == nullptr) return nullptr;
+  if (!Exists(server->process_->dir() +
+              "/node_modules/@node-oauth/oauth2-server/package.json")) {
+    ADD_FAILURE() << server->process_->dir()
+                  << "/node_modules is missing @node-oauth/oauth2-server: "
+                  << "run `bash bazel/setup.sh` (it runs `npm ci` there)";
     return nullptr;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_addclose(&actions, in[1]);
-  posix_spawn_file_actions_addclose(&actions, out[0]);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const int rc = posix_spawn(&server->pid_, node.c_str(), &actions, nullptr,
-                             argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(in[0]);
-  close(out[1]);
-  server->stdin_fd_ = in[1];
-  if (rc != 0) {
-    close(out[0]);
-    ADD_FAILURE() << "posix_spawn(" << node << ") failed: " << rc;
-    return nullptr;
-  }
-
-  // The first line is {"port": N}; wait up to 20 s for it.
-  std::string line;
-  pollfd pfd{out[0], POLLIN, 0};
-  while (line.find('\n') == std::string::npos) {
-    if (poll(&pfd, 1, 20000) <= 0) break;
-    char buf[256];
-    const ssize_t n = read(out[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
-  }
-  close(out[0]);
-  google::protobuf::Struct hello;
-  if (line.find('\n') == std::string::npos ||
-      !google::protobuf::util::JsonStringToMessage(line.substr(0, line.find('\n')), &hello)
-           .ok() ||
-      !hello.fields().contains("port")) {
-    ADD_FAILURE() << "the test OAuth server did not start (see its stderr above)";
-    return nullptr;
-  }
-  server->base_url_ =
-      absl::StrCat(options.tls ? "https" : "http", "://127.0.0.1:",
-                   static_cast<int>(hello.fields().at("port").number_value()));
+  server->base_url_ = absl::StrCat(options.tls ? "https" : "http",
+                                   "://127.0.0.1:", server->process_->port());
   return server;
 }
 
 OAuthServer::~OAuthServer() {
-  if (stdin_fd_ >= 0) close(stdin_fd_);  // server.js exits when stdin closes
-  if (pid_ > 0) {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  process_.reset();  // stops server.js
   if (!cert_dir_.empty()) {
     unlink((cert_dir_ + "/cert.pem").c_str());
     unlink((cert_dir_ + "/key.pem").c_str());

@@ -7,12 +7,12 @@
 #ifndef AUTHREFRESH_TESTS_TESTING_OAUTH_SERVER_H_
 #define AUTHREFRESH_TESTS_TESTING_OAUTH_SERVER_H_
 
-#include <sys/types.h>
-
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/struct.pb.h"
+#include "tests/testing/node_process.h"
 
 namespace authrefresh {
 namespace testing {
@@ -68,8 +68,7 @@ class OAuthServer {
   google::protobuf::Struct Stats();
 
   Options options_;
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
+  std::unique_ptr<NodeProcess> process_;
   std::string base_url_;
   std::string cert_dir_;
 };

@@ -189,8 +189,12 @@ TEST(CoordinatorStress, RacingCallsRefreshesAndLoginsKeepTheInvariants) {
         switch ((i + t) % 5) {
           case 0:
           case 1: {
+            RefreshCoordinator::WaitRequest request;
+            request.rejected_generation = gen;
+            request.ambiguous = i % 7 == 0;
+            request.deadline = absl::Now() + absl::Milliseconds(50);
             RefreshCoordinator::Wait w = core.Await(
-                gen, absl::Now() + absl::Milliseconds(50),
+                request,
                 [&](absl::StatusOr<RefreshCoordinator::Snapshot>) { ++callbacks; });
             if (w.ready || w.declined) {
               ++immediate;
@@ -202,6 +206,8 @@ TEST(CoordinatorStress, RacingCallsRefreshesAndLoginsKeepTheInvariants) {
           }
           case 2:
             core.NoteRejection(gen);
+            if (i % 4 == 0) core.NoteAccepted(gen);
+            if (i % 9 == 0) core.NoteReplayRejected(gen);
             break;
           case 3:
             if (i % 200 == 0) {

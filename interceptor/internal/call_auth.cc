@@ -1,0 +1,512 @@
+#include "interceptor/internal/call_auth.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpc/compression.h"
+#include "grpc/slice.h"
+#include "grpc/support/string_util.h"
+#include "grpcpp/client_context.h"
+#include "interceptor/internal/status_conversion.h"
+
+namespace authrefresh {
+namespace internal {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::InterceptorBatchMethods;
+using Snapshot = RefreshCoordinator::Snapshot;
+
+namespace {
+
+constexpr char kAuthorization[] = "authorization";
+
+// gRPC 1.51 reports a failed credentials plugin with this text before the
+// plugin's own message.
+constexpr absl::string_view kPluginFailure = "Getting metadata from plugin failed";
+
+// The `authorization` value of `s` as a slice that core takes a reference
+// to: each thread keeps the one of the token it last attached, so that an
+// attempt costs a reference count, not a copy.
+grpc_slice HeaderSlice(const TokenSnapshot& s) {
+  struct Cached {
+    uint64_t snapshot_id = 0;
+    grpc_slice slice = grpc_empty_slice();
+    ~Cached() { grpc_slice_unref(slice); }
+  };
+  static thread_local Cached cached;
+  if (cached.snapshot_id != s.id) {
+    grpc_slice_unref(cached.slice);
+    cached.slice =
+        grpc_slice_from_copied_buffer(s.authorization.data(), s.authorization.size());
+    cached.snapshot_id = s.id;
+  }
+  return grpc_slice_ref(cached.slice);
+}
+
+grpc_status_code CoreCode(const absl::Status& s) {
+  return static_cast<grpc_status_code>(s.code());
+}
+
+// Fills a synchronous answer; core takes ownership of the slices and of
+// `error_details`.
+void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
+               size_t* num_creds_md, grpc_status_code* status,
+               const char** error_details) {
+  if (result.ok()) {
+    creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
+    creds_md[0].value = HeaderSlice(**result);
+    *num_creds_md = 1;
+    return;
+  }
+  *status = CoreCode(result.status());
+  *error_details = gpr_strdup(std::string(result.status().message()).c_str());
+}
+
+// Completes an asynchronous attempt; the slices stay ours.
+void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                 const absl::StatusOr<Snapshot>& result) {
+  if (result.ok()) {
+    const std::string& header = (*result)->authorization;
+    grpc_metadata md;
+    md.key = grpc_slice_from_static_string(kAuthorization);
+    md.value = grpc_slice_from_copied_buffer(header.data(), header.size());
+    cb(user_data, &md, 1, GRPC_STATUS_OK, nullptr);
+    grpc_slice_unref(md.value);
+    return;
+  }
+  const std::string message(result.status().message());
+  cb(user_data, nullptr, 0, CoreCode(result.status()), message.c_str());
+}
+
+}  // namespace
+
+// An attempt that waits for a token. Core's callback must run exactly once,
+// and never on the thread inside get_metadata; the coordinator may answer
+// inline (before Await returns), so an answer that arrives while
+// get_metadata still runs is kept for its synchronous return.
+class CallAuth::PendingAttempt {
+ public:
+  PendingAttempt(int attempt, grpc_credentials_plugin_metadata_cb cb,
+                 void* user_data)
+      : attempt_(attempt), cb_(cb), user_data_(user_data) {}
+
+  int attempt() const { return attempt_; }
+
+  // The coordinator's answer (or authrefresh's own, after CancelWait).
+  void Complete(absl::StatusOr<Snapshot> result) {
+    {
+      CallMutexLock lock(&mu_);
+      if (state_ == State::kDone) return;
+      Record(result);
+      if (state_ == State::kInline) {
+        inline_result_ = std::move(result);
+        state_ = State::kDone;
+        return;
+      }
+      state_ = State::kDone;
+    }
+    AnswerLater(cb_, user_data_, result);
+  }
+
+  // get_metadata is about to return. The answer if it already arrived;
+  // otherwise the attempt now waits under `ticket`.
+  std::optional<absl::StatusOr<Snapshot>> Detach(uint64_t ticket) {
+    CallMutexLock lock(&mu_);
+    if (inline_result_) return std::move(inline_result_);
+    state_ = State::kWaiting;
+    ticket_ = ticket;
+    return std::nullopt;
+  }
+
+  // The answer get_metadata gives itself (ready at once, or cancelled).
+  void CompleteInline(const absl::StatusOr<Snapshot>& result) {
+    CallMutexLock lock(&mu_);
+    Record(result);
+    state_ = State::kDone;
+  }
+
+  // The ticket to cancel, while the attempt waits.
+  uint64_t WaitingTicket() {
+    CallMutexLock lock(&mu_);
+    return state_ == State::kWaiting ? ticket_ : 0;
+  }
+
+  // What the attempt ended with, once it has: whether it has, the token's
+  // generation (0: none) and authrefresh's failure.
+  bool Ended(uint64_t* generation, absl::Status* failure) {
+    CallMutexLock lock(&mu_);
+    if (state_ != State::kDone) return false;
+    *generation = generation_;
+    *failure = failure_;
+    return true;
+  }
+
+ private:
+  enum class State { kInline, kWaiting, kDone };
+
+  void Record(const absl::StatusOr<Snapshot>& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (result.ok()) {
+      generation_ = (*result)->generation;
+    } else {
+      failure_ = result.status();
+    }
+  }
+
+  const int attempt_;
+  const grpc_credentials_plugin_metadata_cb cb_;
+  void* const user_data_;
+  CallMutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kInline;
+  uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::StatusOr<Snapshot>> inline_result_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+};
+
+CallAuth::CallAuth(const InterceptorConfig* config,
+                   grpc::experimental::ClientRpcInfo* info)
+    : config_(config), info_(info) {}
+
+// Touches nothing of the channel's: the ClientContext may drop the channel
+// before its interceptors.
+CallAuth::~CallAuth() = default;
+
+void CallAuth::Intercept(InterceptorBatchMethods* m) {
+  if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_CANCEL)) {
+    OnCancel();
+    return;
+  }
+  if (m->QueryInterceptionHookPoint(
+          InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+    OnSendInitialMetadata(m);
+    return;
+  }
+  if (m->QueryInterceptionHookPoint(
+          InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+    initial_metadata_ = m->GetRecvInitialMetadata();
+  }
+  if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
+    OnStatus(m->GetRecvStatus(), *m->GetRecvTrailingMetadata());
+  }
+  m->Proceed();
+}
+
+void CallAuth::OnSendInitialMetadata(InterceptorBatchMethods* m) {
+  std::multimap<std::string, std::string>* metadata = m->GetSendInitialMetadata();
+  // Most calls send no metadata of their own: nothing to look up.
+  const bool skip = !metadata->empty() && metadata->erase(kSkipRefreshKey) > 0;
+  if (!config_->misconfigured.ok()) {
+    Refuse(m, ToGrpcStatus(config_->misconfigured));
+    return;
+  }
+  // Per-call compression is this request metadata; otherwise the channel's
+  // default applies.
+  auto requested = metadata->empty()
+                       ? metadata->end()
+                       : metadata->find(GRPC_COMPRESSION_REQUEST_ALGORITHM_MD_KEY);
+  const bool compressed = requested != metadata->end()
+                              ? requested->second != "identity"
+                              : config_->default_compression != GRPC_COMPRESS_NONE;
+  using Type = grpc::experimental::ClientRpcInfo::Type;
+  if (compressed) {
+    not_replayable_ =
+        "this call is compressed, and gRPC corrupts a compressed message that "
+        "it sends again (grpc/grpc#37742)";
+  } else if (info_->type() != Type::UNARY && info_->type() != Type::SERVER_STREAMING) {
+    not_replayable_ =
+        "this is a client-streaming or bidi call, which gRPC 1.51 can leave "
+        "waiting for its half-close when it sends it again";
+  }
+  if (!metadata->empty() && metadata->count(kAuthorization) > 0) {
+    mode_ = Mode::kOwn;  // the application's own credential, untouched
+    // Credentials that add nothing, only to stop a replay that would break.
+    if (not_replayable_ != nullptr) InstallCredentials(GRPC_SECURITY_NONE);
+    m->Proceed();
+    return;
+  }
+  grpc::ClientContext* ctx = info_->client_context();
+  if (ctx->credentials() != nullptr) {
+    Refuse(m, grpc::Status(
+                  grpc::StatusCode::FAILED_PRECONDITION,
+                  "authrefresh: this call sets its own call credentials "
+                  "(ClientContext::set_credentials), which gRPC cannot combine "
+                  "with authrefresh's token; compose them into the channel's "
+                  "credentials (grpc::CompositeChannelCredentials), or exclude "
+                  "the method (InterceptorOptions::excluded_methods)"));
+    return;
+  }
+  mode_ = skip ? Mode::kSkip : Mode::kToken;
+  deadline_ = DeadlineOf(ctx->deadline());
+  // gRPC itself refuses to send the token over a channel without privacy
+  // and integrity, before anything goes out.
+  InstallCredentials(config_->allow_insecure_transport ? GRPC_SECURITY_NONE
+                                                       : GRPC_PRIVACY_AND_INTEGRITY);
+  m->Proceed();
+}
+
+void CallAuth::InstallCredentials(grpc_security_level min_security_level) {
+  grpc_metadata_credentials_plugin plugin;
+  plugin.get_metadata = &CallAuth::GetMetadata;
+  plugin.debug_string = nullptr;
+  plugin.destroy = nullptr;  // this interceptor outlives every attempt
+  plugin.state = this;
+  plugin.type = "authrefresh";
+  grpc_call_credentials* creds =
+      grpc_metadata_credentials_create_from_plugin(plugin, min_security_level, nullptr);
+  grpc_call_set_credentials(info_->client_context()->c_call(), creds);
+  grpc_call_credentials_release(creds);
+}
+
+absl::Status CallAuth::StopReplay(int attempt) {
+  const bool other_codes = config_->RetriesOtherCodes(info_);
+  if (mode_ == Mode::kToken && attempt == 2 && !other_codes) {
+    // Core replays only UNAUTHENTICATED here: the token was rejected.
+    config_->coordinator->NoteRejection(last_generation_.load(std::memory_order_relaxed));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "authrefresh: the server rejected the token, and ", not_replayable_,
+        ": not replayed; the refresh has started, so the next call carries a "
+        "new token"));
+  }
+  const std::string why = absl::StrCat(
+      "authrefresh: stopped gRPC from sending this call again: ", not_replayable_);
+  return other_codes && mode_ != Mode::kOwn ? absl::UnavailableError(why)
+                                            : absl::UnauthenticatedError(why);
+}
+
+void CallAuth::Refuse(InterceptorBatchMethods* m, grpc::Status status) {
+  mode_ = Mode::kRefused;
+  refusal_ = std::move(status);
+  // A call that is not hijacked ends only by being cancelled; its status is
+  // replaced at POST_RECV_STATUS.
+  info_->client_context()->TryCancel();
+  m->Proceed();
+}
+
+int CallAuth::GetMetadata(void* state, grpc_auth_metadata_context /*context*/,
+                          grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                          grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
+                          size_t* num_creds_md, grpc_status_code* status,
+                          const char** error_details) {
+  return static_cast<CallAuth*>(state)->OnAttempt(
+      cb, user_data, creds_md, num_creds_md, status, error_details);
+}
+
+int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                        grpc_metadata* creds_md, size_t* num_creds_md,
+                        grpc_status_code* status, const char** error_details) {
+  *num_creds_md = 0;
+  *status = GRPC_STATUS_OK;
+  *error_details = nullptr;
+  RefreshCoordinator& coordinator = *config_->coordinator;
+  Settle();
+  const int attempt = attempts_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (attempt > 1 && not_replayable_ != nullptr) {
+    const absl::Status stop = StopReplay(attempt);
+    {
+      CallMutexLock lock(&mu_);
+      failure_ = stop;
+      failed_attempt_ = attempt;
+    }
+    AnswerNow(stop, creds_md, num_creds_md, status, error_details);
+    return 1;
+  }
+  if (mode_ == Mode::kOwn) return 1;  // nothing to add
+  if (attempt > 1) coordinator.CountReplay();
+
+  // Records the token an attempt carries.
+  auto carried = [this, attempt](uint64_t generation) {
+    last_generation_.store(generation, std::memory_order_relaxed);
+    if (attempt == 1) first_generation_.store(generation, std::memory_order_relaxed);
+    if (attempt == 2 &&
+        generation > first_generation_.load(std::memory_order_relaxed)) {
+      swapped_.store(true, std::memory_order_relaxed);
+    }
+  };
+
+  if (mode_ == Mode::kSkip) {
+    const TokenSnapshot& s = coordinator.Current();
+    if (s.session_expired.ok() && !s.authorization.empty()) {
+      creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
+      creds_md[0].value = HeaderSlice(s);
+      *num_creds_md = 1;
+      carried(s.generation);
+    }
+    return 1;
+  }
+
+  RefreshCoordinator::WaitRequest request;
+  request.deadline = deadline_;
+  // Core replays only what its retry policy names, UNAUTHENTICATED, so the
+  // second attempt means the first one's token was rejected (or, rarely, a
+  // transparent retry). Later attempts (an application's own policy with
+  // more attempts) take whatever token is good.
+  if (attempt == 2) {
+    request.rejected_generation = last_generation_.load(std::memory_order_relaxed);
+    request.ambiguous = config_->RetriesOtherCodes(info_);
+  }
+  if (request.rejected_generation == 0) {
+    // The fast path: no lock unless the token changed.
+    const TokenSnapshot& s = coordinator.Current();
+    if (coordinator.Sendable(s)) {
+      creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
+      creds_md[0].value = HeaderSlice(s);
+      *num_creds_md = 1;
+      carried(s.generation);
+      return 1;
+    }
+  }
+
+  auto pending = std::make_shared<PendingAttempt>(attempt, cb, user_data);
+  {
+    CallMutexLock lock(&mu_);
+    pending_ = pending;
+  }
+  had_pending_.store(true, std::memory_order_release);
+  RefreshCoordinator::Wait wait = coordinator.Await(
+      request, [pending](absl::StatusOr<Snapshot> result) {
+        pending->Complete(std::move(result));
+      });
+  std::optional<absl::StatusOr<Snapshot>> now;
+  if (wait.ready) {
+    now = std::move(wait.ready);
+    pending->CompleteInline(*now);
+  } else {
+    now = pending->Detach(wait.ticket);
+    if (!now) {
+      bool cancelled = false;
+      {
+        CallMutexLock lock(&mu_);
+        cancelled = cancelled_;
+      }
+      // A cancellation that came before the ticket was known.
+      if (!cancelled || !coordinator.CancelWait(wait.ticket)) return 0;
+      now = absl::CancelledError("authrefresh: the call was cancelled");
+      pending->CompleteInline(*now);
+    }
+  }
+  {
+    CallMutexLock lock(&mu_);
+    if (pending_ == pending) pending_.reset();
+    if (!now->ok()) {
+      failure_ = now->status();
+      failed_attempt_ = attempt;
+    }
+  }
+  if (now->ok()) carried((**now)->generation);
+  AnswerNow(*now, creds_md, num_creds_md, status, error_details);
+  return 1;
+}
+
+void CallAuth::Settle() {
+  if (!had_pending_.load(std::memory_order_acquire)) return;
+  std::shared_ptr<PendingAttempt> pending;
+  {
+    CallMutexLock lock(&mu_);
+    pending = pending_;
+  }
+  if (pending == nullptr) return;
+  uint64_t generation = 0;
+  absl::Status failure;
+  if (!pending->Ended(&generation, &failure)) return;
+  {
+    CallMutexLock lock(&mu_);
+    if (pending_ == pending) pending_.reset();
+    if (!failure.ok()) {
+      failure_ = failure;
+      failed_attempt_ = pending->attempt();
+    }
+  }
+  if (generation == 0) return;
+  last_generation_.store(generation, std::memory_order_relaxed);
+  if (pending->attempt() == 1) {
+    first_generation_.store(generation, std::memory_order_relaxed);
+  }
+  if (pending->attempt() == 2 &&
+      generation > first_generation_.load(std::memory_order_relaxed)) {
+    swapped_.store(true, std::memory_order_relaxed);
+  }
+}
+
+void CallAuth::OnCancel() {
+  {
+    CallMutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  AbandonPendingAttempt();
+}
+
+bool CallAuth::AbandonPendingAttempt() {
+  if (!had_pending_.load(std::memory_order_acquire)) return false;
+  std::shared_ptr<PendingAttempt> pending;
+  {
+    CallMutexLock lock(&mu_);
+    pending = pending_;
+  }
+  if (pending == nullptr) return false;
+  const uint64_t ticket = pending->WaitingTicket();
+  if (ticket == 0 || !config_->coordinator->CancelWait(ticket)) return false;
+  // Core's callback must still run once, and not here: this may run under
+  // the ClientContext's lock (PRE_SEND_CANCEL).
+  RunSoon([pending] {
+    pending->Complete(absl::CancelledError("authrefresh: the call ended"));
+  });
+  return true;
+}
+
+void CallAuth::OnStatus(grpc::Status* status,
+                        const ServerMetadata& trailing_metadata) {
+  if (mode_ == Mode::kRefused) {
+    *status = refusal_;
+    return;
+  }
+  if (mode_ == Mode::kUnset) return;
+  Settle();
+  RefreshCoordinator& coordinator = *config_->coordinator;
+  const uint64_t generation = last_generation_.load(std::memory_order_relaxed);
+  if (status->ok()) {
+    if (generation != 0) coordinator.NoteAccepted(generation);
+    return;
+  }
+  {
+    CallMutexLock lock(&mu_);
+    if (failed_attempt_ != 0 &&
+        failed_attempt_ == attempts_.load(std::memory_order_relaxed) &&
+        absl::StrContains(status->error_message(), kPluginFailure)) {
+      // authrefresh's own failure (session expired, refresh failing), not
+      // gRPC's wording of it.
+      *status = ToGrpcStatus(failure_);
+      return;
+    }
+  }
+  if (mode_ == Mode::kOwn) return;
+  if (IsInsecureTransportRefusal(*status)) {
+    *status = InsecureTransportStatus();
+    return;
+  }
+  if (mode_ != Mode::kToken || generation == 0) return;
+  if (AbandonPendingAttempt() &&
+      status->error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    // gRPC ended the call while its replay waited for the refresh: that
+    // refresh did not help this call.
+    coordinator.NoteReplayRejected(0);
+  } else if (status->error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+      swapped_.load(std::memory_order_relaxed)) {
+    // The replay's newer token did not help either (the server rejected it,
+    // or gRPC's client failed the call itself, e.g. an authority the TLS
+    // certificate does not cover): loop protection for that token.
+    coordinator.NoteReplayRejected(generation);
+  }
+  if (IsClientGenerated(*status)) return;
+  static const ServerMetadata* const kNone = new ServerMetadata();
+  const ServerAnswer answer{*status,
+                            initial_metadata_ != nullptr ? *initial_metadata_ : *kNone,
+                            trailing_metadata};
+  if (config_->IsRejection(answer)) coordinator.NoteRejection(generation);
+}
+
+}  // namespace internal
+}  // namespace authrefresh

@@ -1,0 +1,128 @@
+// interceptor/internal/call_auth.h
+//
+// Where the token is attached: `CallAuth`, the interceptor of one call, and
+// the call credentials it gives the call. gRPC core runs a call's
+// credentials once per attempt, below its retry filter (replay_policy.h):
+//  * the first attempt gets the current token, read without a lock, or waits
+//    (without a thread) for the shared refresh when that token has expired
+//    or a server has rejected it;
+//  * a replay, which core makes after the server's UNAUTHENTICATED, asks the
+//    coordinator for a token newer than the one the previous attempt
+//    carried, and waits for the one shared refresh if there is none yet.
+// At the end of the call, CallAuth reads the final answer: it starts the
+// refresh for a rejection that could not be replayed, records tokens that a
+// server accepted (loop protection), and turns authrefresh's own failures
+// (session expired, refresh failing) into the statuses the failure policy
+// names instead of gRPC's "Getting metadata from plugin failed".
+//
+// Calls that carry their own `authorization` metadata are left alone; calls
+// with their own per-call CallCredentials are refused (gRPC cannot combine
+// them with these). Compressed calls and client-streaming and bidi calls
+// are never sent a second time, whatever the retry policy: gRPC 1.51's retry
+// corrupts a compressed message (grpc/grpc#37742) and can leave a replayed
+// stream without its half-close, waiting until its deadline. Such an attempt
+// is stopped before it goes out.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_AUTH_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_AUTH_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpc/grpc_security.h"
+#include "grpcpp/support/client_interceptor.h"
+#include "interceptor/internal/interceptor_config.h"
+#include "interceptor/internal/mutex.h"
+
+namespace authrefresh {
+namespace internal {
+
+class CallAuth final : public grpc::experimental::Interceptor {
+ public:
+  // `config` outlives the call (the channel owns it, and the ClientContext
+  // keeps the channel).
+  CallAuth(const InterceptorConfig* config, grpc::experimental::ClientRpcInfo* info);
+  ~CallAuth() override;
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override;
+
+ private:
+  class PendingAttempt;
+  enum class Mode {
+    kUnset,    // before the first batch
+    kToken,    // authrefresh's token, waits and replays
+    kSkip,     // SkipTokenRefresh(): the current token, never a wait
+    kOwn,      // the application's own authorization: left alone
+    kRefused,  // failed before anything was sent (refusal_)
+  };
+
+  // The metadata plugin (grpc_metadata_credentials_plugin::get_metadata).
+  static int GetMetadata(void* state, grpc_auth_metadata_context context,
+                         grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                         grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
+                         size_t* num_creds_md, grpc_status_code* status,
+                         const char** error_details);
+  int OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                grpc_metadata* creds_md, size_t* num_creds_md,
+                grpc_status_code* status, const char** error_details);
+
+  void OnSendInitialMetadata(grpc::experimental::InterceptorBatchMethods* m);
+  void OnStatus(grpc::Status* status, const ServerMetadata& trailing_metadata);
+  void OnCancel();
+  // Stops the wait of an attempt that still waits for a token (the call
+  // was cancelled, or ended without it); true if there was one.
+  bool AbandonPendingAttempt() ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the call before anything is sent, with `status`.
+  void Refuse(grpc::experimental::InterceptorBatchMethods* m, grpc::Status status);
+  // Gives the call credentials that run OnAttempt for each attempt.
+  void InstallCredentials(grpc_security_level min_security_level);
+  // The status that stops attempt `attempt` (> 1) of a call that must not
+  // be sent again.
+  absl::Status StopReplay(int attempt);
+  // Takes in what a finished asynchronous attempt recorded.
+  void Settle() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const InterceptorConfig* const config_;
+  grpc::experimental::ClientRpcInfo* const info_;
+
+  // Set at the first batch, before any attempt starts; read-only afterwards.
+  Mode mode_ = Mode::kUnset;
+  // Why gRPC must not send this call again, if it must not (null: it may):
+  // gRPC 1.51 corrupts a compressed message its retry sends again
+  // (grpc/grpc#37742), and can leave a replayed client-streaming or bidi
+  // call waiting for ever for its half-close. Such attempts are stopped
+  // before they go out.
+  const char* not_replayable_ = nullptr;
+  absl::Time deadline_ = absl::InfiniteFuture();
+  grpc::Status refusal_;
+  // The server's response headers, owned by the ClientContext.
+  const ServerMetadata* initial_metadata_ = nullptr;
+
+  // Core starts an attempt only after the previous one ended, so attempts
+  // never overlap; the atomics order them for the final status, which is
+  // read on another thread.
+  std::atomic<int> attempts_{0};
+  std::atomic<uint64_t> first_generation_{0};  // carried by attempt 1
+  std::atomic<uint64_t> last_generation_{0};   // carried by the last attempt
+  std::atomic<bool> swapped_{false};  // a replay carried a newer token
+  // An attempt has waited for a token (pending_ was set): the fast path
+  // takes no lock unless it did.
+  std::atomic<bool> had_pending_{false};
+
+  CallMutex mu_;
+  // The attempt waiting for a token, if any.
+  std::shared_ptr<PendingAttempt> pending_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // The status authrefresh failed attempt `failed_attempt_` with.
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  int failed_attempt_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace internal
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_AUTH_H_
