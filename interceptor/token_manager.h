@@ -8,16 +8,20 @@
 // waits, without blocking a thread, for the one refresh in flight, starting it
 // if none is. Refresh failures follow one policy:
 //
-//   refresh outcome               waiting calls                later calls
-//   ----------------------------  ---------------------------  ---------------
-//   success                       replayed with the new token  use it
-//   terminal (invalid_grant, ...) UNAUTHENTICATED "session     same, at once,
-//                                 expired"; on_session_expired  until SetToken
-//                                 fires once
-//   transient (UNAVAILABLE, bad   keep waiting while the        wait, or
-//   response, timeout, ...)       refresh is retried with       UNAVAILABLE at
-//                                 backoff; UNAVAILABLE after    once while
-//                                 max_refresh_attempts          backing off
+//   refresh outcome                  waiting calls               later calls
+//   -------------------------------  --------------------------  -------------
+//   success                          replayed with the new token use it
+//   session expired (invalid_grant)  UNAUTHENTICATED "session    same, at once,
+//                                    expired"; on_session_expired until
+//                                    runs once                   SetToken
+//   client rejected (invalid_client, FAILED_PRECONDITION "the    same, at once,
+//   unauthorized_client, 401,        token service rejected this until
+//   invalid_scope, ...)              client"; on_client_rejected SetToken
+//                                    runs once
+//   transient (UNAVAILABLE, bad      keep waiting while the      wait, or
+//   response, timeout, ...)          refresh is retried with     UNAVAILABLE at
+//                                    backoff; UNAVAILABLE after  once while
+//                                    max_refresh_attempts        backing off
 //
 // A waiting call also ends at its own deadline (DEADLINE_EXCEEDED) or when it
 // is cancelled (CANCELLED).
@@ -44,19 +48,35 @@ namespace internal {
 class RefreshCoordinator;
 }  // namespace internal
 
+// Why refreshing stopped for good, until SetToken().
+enum class TerminalReason {
+  // The refresh token (the session) is dead: the user must log in again.
+  // The token service answered UNAUTHENTICATED (OAuth invalid_grant), or
+  // there is no refresh token to present.
+  kSessionExpired,
+  // The token service rejected this client or its request: its credentials
+  // or configuration are wrong (invalid_client, unauthorized_client, an HTTP
+  // 401, invalid_scope, unsupported_grant_type; PERMISSION_DENIED,
+  // INVALID_ARGUMENT or FAILED_PRECONDITION from a refresher). Logging in
+  // again cannot fix it; an operator must.
+  kClientRejected,
+};
+
 // What happened, for metrics and tracing (TokenManagerOptions::on_event).
 struct TokenEvent {
   enum class Kind {
     kRefreshStarted,    // token_fingerprint: the refresh token presented
     kRefreshSucceeded,  // duration; token_fingerprint: the new access token
-    kRefreshFailed,     // duration; reason; terminal
+    kRefreshFailed,     // duration; reason; terminal (and terminal_reason)
     kCallReplayed,      // a rejected call was sent again with a newer token
-    kSessionExpired,    // reason
+    kSessionExpired,    // reason: the status calls now fail with
+    kClientRejected,    // reason: the status calls now fail with
   };
   Kind kind;
   // Whether the refresh was proactive (inside the margin, nobody waiting).
   bool proactive = false;
   bool terminal = false;
+  TerminalReason terminal_reason = TerminalReason::kSessionExpired;
   absl::Duration duration = absl::ZeroDuration();
   absl::Status reason;
   // TokenFingerprint() of the token concerned; never the token itself.
@@ -64,12 +84,19 @@ struct TokenEvent {
 };
 
 struct TokenManagerOptions {
-  // Called once per terminal refresh failure (the refresh token is dead: the
+  // Called once when the session expires (the refresh token is dead: the
   // user must log in again), before the waiting calls are failed, so a call
   // that fails with "session expired" is seen after this has run. The status
   // is UNAUTHENTICATED and names the token service's reason. Runs on the
   // thread that completed the refresh; keep it short. It may call SetToken().
   std::function<void(const absl::Status&)> on_session_expired;
+
+  // Called once when the token service rejects this client or its request
+  // (TerminalReason::kClientRejected): logging in again will not help, so
+  // alert an operator rather than logging the user out. Called before the
+  // waiting calls fail with the same status (FAILED_PRECONDITION, naming the
+  // token service's reason). Same threading as on_session_expired.
+  std::function<void(const absl::Status&)> on_client_rejected;
 
   // Called with each newly refreshed Token before any waiting call is
   // released, so the application can persist a rotated refresh token. Runs on
@@ -135,7 +162,8 @@ struct TokenManagerStats {
   uint64_t refreshes_started = 0;
   uint64_t refreshes_succeeded = 0;
   uint64_t refreshes_failed = 0;  // transient and terminal
-  uint64_t sessions_expired = 0;  // terminal failures
+  uint64_t sessions_expired = 0;  // terminal: TerminalReason::kSessionExpired
+  uint64_t clients_rejected = 0;  // terminal: TerminalReason::kClientRejected
   uint64_t calls_replayed = 0;    // calls sent again after a rejection
   uint64_t calls_waited = 0;      // calls that waited for a refresh
 };

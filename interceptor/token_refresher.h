@@ -33,8 +33,12 @@ class TokenRefresher {
   // `done` exactly once, on any thread (possibly before returning), with the
   // token service's response, or with its error status. The response is
   // validated by the TokenManager, not here. Errors are classified by code:
-  // UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT and
-  // FAILED_PRECONDITION end the session; all others are retried.
+  // UNAUTHENTICATED (OAuth invalid_grant) ends the session
+  // (TerminalReason::kSessionExpired); PERMISSION_DENIED (invalid_client,
+  // unauthorized_client, a 401), INVALID_ARGUMENT (invalid_request,
+  // invalid_scope) and FAILED_PRECONDITION (unsupported_grant_type) mean the
+  // token service rejected this client (kClientRejected); all others are
+  // retried.
   virtual void Refresh(const std::string& refresh_token, Done done) = 0;
 };
 

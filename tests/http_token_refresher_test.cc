@@ -288,6 +288,33 @@ TEST_F(HttpRefresherTest, EachClientAuthenticationMethodWorks) {
   }
 }
 
+// End to end, a wrong client secret is not an expired session: the calls
+// fail with FAILED_PRECONDITION saying the client was rejected,
+// on_client_rejected runs once and on_session_expired not at all, and no
+// further grant is tried until SetToken.
+TEST_F(HttpRefresherTest, WrongClientSecretIsAClientRejectionNotAnExpiredSession) {
+  StartResourceServer();
+  const OAuthServer::Session session = oauth_->Seed("confidential-app");
+  HttpTokenRefresherOptions o = Options();
+  o.client_secret = "wrong";
+  auto rejected = std::make_shared<std::atomic<int>>(0);
+  TokenManagerOptions m;
+  m.on_client_rejected = [rejected](const absl::Status&) { ++*rejected; };
+  Connect(session, o, m);
+  oauth_->ExpireAccessTokens();
+  const int grants_before = oauth_->Stat("token_requests");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(Say(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                ::testing::AllOf(HasSubstr("rejected this client"),
+                                                 HasSubstr("invalid_client"))));
+  }
+  EXPECT_EQ(*rejected, 1);
+  EXPECT_TRUE(expired().empty());
+  EXPECT_EQ(oauth_->Stat("token_requests"), grants_before + 1);
+  EXPECT_EQ(manager_->Stats().clients_rejected, 1u);
+  EXPECT_EQ(manager_->Stats().sessions_expired, 0u);
+}
+
 TEST_F(HttpRefresherTest, WrongClientSecretIsTerminal) {
   const OAuthServer::Session session = oauth_->Seed("confidential-app");
   for (Auth auth : {Auth::kClientSecretBasic, Auth::kClientSecretPost}) {

@@ -253,20 +253,70 @@ TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
   EXPECT_EQ(manager_->Stats().sessions_expired, 1u);
 }
 
-TEST_F(CoordinatorTest, EachTerminalCodeEndsTheSession) {
-  for (absl::StatusCode code :
-       {absl::StatusCode::kUnauthenticated, absl::StatusCode::kPermissionDenied,
-        absl::StatusCode::kInvalidArgument,
-        absl::StatusCode::kFailedPrecondition}) {
-    Make(Valid());
+// Only UNAUTHENTICATED (invalid_grant) is an expired session; a token
+// service that rejects the client itself (invalid_client and its kin) is a
+// misconfiguration that logging in again cannot fix: its own status, its
+// own callback, its own event, and the cause's code shown once.
+TEST_F(CoordinatorTest, TerminalFailuresSayWhetherTheSessionOrTheClientWasRejected) {
+  struct Case {
+    absl::StatusCode code;
+    TerminalReason reason;
+  };
+  for (const Case& c : {Case{absl::StatusCode::kUnauthenticated, TerminalReason::kSessionExpired},
+                        Case{absl::StatusCode::kPermissionDenied, TerminalReason::kClientRejected},
+                        Case{absl::StatusCode::kInvalidArgument, TerminalReason::kClientRejected},
+                        Case{absl::StatusCode::kFailedPrecondition, TerminalReason::kClientRejected}}) {
+    SCOPED_TRACE(absl::StatusCodeToString(c.code));
+    auto rejected = std::make_shared<std::vector<absl::Status>>();
+    auto events = std::make_shared<std::vector<TokenEvent>>();
+    TokenManagerOptions options;
+    options.on_client_rejected = [rejected](const absl::Status& s) { rejected->push_back(s); };
+    options.on_event = [events](const TokenEvent& e) { events->push_back(e); };
+    const int expired_before = expired_calls();
+    const int grants_before = refresher_->calls();
+    Make(Valid(), options);
     Results r;
     r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
-    refresher_->Complete(absl::Status(code, "no"));
+    refresher_->Complete(absl::Status(c.code, "token endpoint: invalid_client (HTTP 401)"));
     ASSERT_EQ(r.size(), 1);
-    EXPECT_THAT(r.all()[0], StatusIs(absl::StatusCode::kUnauthenticated))
-        << absl::StatusCodeToString(code);
+    const absl::Status failed = r.all()[0].status();
+    const std::string code = absl::StatusCodeToString(c.code);
+    // The cause, with its code once.
+    EXPECT_THAT(failed.message(), HasSubstr(code + ": token endpoint: invalid_client"));
+    EXPECT_THAT(failed.message(), Not(HasSubstr(code + ": " + code)));
+    ASSERT_FALSE(events->empty());
+    const TokenEvent& last = events->back();
+    if (c.reason == TerminalReason::kSessionExpired) {
+      EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnauthenticated,
+                                   HasSubstr("session expired, log in again")));
+      EXPECT_EQ(expired_calls(), expired_before + 1);
+      EXPECT_TRUE(rejected->empty());
+      EXPECT_EQ(last.kind, TokenEvent::Kind::kSessionExpired);
+      EXPECT_EQ(manager_->Stats().sessions_expired, 1u);
+    } else {
+      EXPECT_THAT(failed, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   ::testing::AllOf(HasSubstr("rejected this client"),
+                                                    HasSubstr("will not help"))));
+      EXPECT_EQ(expired_calls(), expired_before);  // the user is not logged out
+      ASSERT_EQ(rejected->size(), 1u);
+      EXPECT_EQ(rejected->front(), failed);
+      EXPECT_EQ(last.kind, TokenEvent::Kind::kClientRejected);
+      EXPECT_EQ(manager_->Stats().clients_rejected, 1u);
+    }
+    EXPECT_EQ(last.terminal_reason, c.reason);
+    // The event's reason is the cause as the service gave it: code once.
+    const TokenEvent& failure = (*events)[events->size() - 2];
+    EXPECT_EQ(failure.kind, TokenEvent::Kind::kRefreshFailed);
+    EXPECT_TRUE(failure.terminal);
+    EXPECT_EQ(failure.terminal_reason, c.reason);
+    EXPECT_EQ(failure.reason.ToString(), code + ": token endpoint: invalid_client (HTTP 401)");
+    // Later calls fail at once with the same status, no grant.
+    Results later;
+    RefreshCoordinator::Wait w = Await(1, absl::InfiniteFuture(), later.Callback());
+    ASSERT_TRUE(w.ready.has_value());
+    EXPECT_EQ(w.ready->status(), failed);
+    EXPECT_EQ(refresher_->calls(), grants_before + 1);
   }
-  EXPECT_EQ(expired_calls(), 4);
 }
 
 TEST_F(CoordinatorTest, TransientFailuresRetryOnTheBackoffScheduleThenSucceed) {

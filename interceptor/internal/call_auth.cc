@@ -1,5 +1,6 @@
 #include "interceptor/internal/call_auth.h"
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -169,7 +170,16 @@ class CallAuth::PendingAttempt {
 
 CallAuth::CallAuth(const InterceptorConfig* config,
                    grpc::experimental::ClientRpcInfo* info)
-    : config_(config), info_(info) {}
+    : config_(config), info_(info) {
+  const char* method = info->method();
+  const size_t size = method == nullptr ? 0 : std::strlen(method);
+  if (size <= sizeof(method_)) {
+    if (size > 0) std::memcpy(method_, method, size);
+    method_size_ = size;
+  } else {
+    long_method_.assign(method, size);
+  }
+}
 
 // Touches nothing of the channel's: the ClientContext may drop the channel
 // before its interceptors.
@@ -262,7 +272,7 @@ void CallAuth::InstallCredentials(grpc_security_level min_security_level) {
 }
 
 absl::Status CallAuth::StopReplay(int attempt) {
-  const bool other_codes = config_->RetriesOtherCodes(info_);
+  const bool other_codes = config_->RetriesOtherCodes(info_->channel(), method());
   if (mode_ == Mode::kToken && attempt == 2 && !other_codes) {
     // Core replays only UNAUTHENTICATED here: the token was rejected.
     config_->coordinator->NoteRejection(last_generation_.load(std::memory_order_relaxed));
@@ -346,7 +356,7 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   // more attempts) take whatever token is good.
   if (attempt == 2) {
     request.rejected_generation = last_generation_.load(std::memory_order_relaxed);
-    request.ambiguous = config_->RetriesOtherCodes(info_);
+    request.ambiguous = config_->RetriesOtherCodes(info_->channel(), method());
   }
   if (request.rejected_generation == 0) {
     // The fast path: no lock unless the token changed.

@@ -30,6 +30,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -86,8 +89,19 @@ class CallAuth final : public grpc::experimental::Interceptor {
   // Takes in what a finished asynchronous attempt recorded.
   void Settle() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The method, copied when the call is created: ClientRpcInfo keeps only a
+  // pointer to the application's string, which a GenericStub call may free
+  // right after creating the call.
+  absl::string_view method() const {
+    return long_method_.empty() ? absl::string_view(method_, method_size_)
+                                : absl::string_view(long_method_);
+  }
+
   const InterceptorConfig* const config_;
   grpc::experimental::ClientRpcInfo* const info_;
+  char method_[96];
+  size_t method_size_ = 0;
+  std::string long_method_;  // names longer than method_
 
   // Set at the first batch, before any attempt starts; read-only afterwards.
   Mode mode_ = Mode::kUnset;

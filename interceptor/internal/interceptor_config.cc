@@ -8,10 +8,10 @@
 namespace authrefresh {
 namespace internal {
 
-bool InterceptorConfig::RetriesOtherCodes(
-    grpc::experimental::ClientRpcInfo* info) const {
-  auto* channel = dynamic_cast<grpc::Channel*>(info->channel());
-  if (channel == nullptr || info->method() == nullptr) return false;
+bool InterceptorConfig::RetriesOtherCodes(grpc::ChannelInterface* channel_interface,
+                                          absl::string_view method) const {
+  auto* channel = dynamic_cast<grpc::Channel*>(channel_interface);
+  if (channel == nullptr || method.empty()) return false;
   std::string json = channel->GetServiceConfigJSON();
   std::shared_ptr<const RetryScopes> scopes;
   {
@@ -22,7 +22,7 @@ bool InterceptorConfig::RetriesOtherCodes(
     }
     scopes = scopes_;
   }
-  return scopes->Contains(info->method());
+  return scopes->Contains(method);
 }
 
 void RunSoon(std::function<void()> fn) {

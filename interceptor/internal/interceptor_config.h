@@ -52,8 +52,8 @@ class InterceptorConfig {
   // other than UNAUTHENTICATED (an application's own policy), so that a
   // second attempt does not prove a rejection. Reads the channel's
   // effective service config; parsed again only when it changed.
-  bool RetriesOtherCodes(grpc::experimental::ClientRpcInfo* info) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  bool RetriesOtherCodes(grpc::ChannelInterface* channel,
+                         absl::string_view method) const ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::shared_ptr<RefreshCoordinator> coordinator;
   const MethodPolicy methods;

@@ -188,13 +188,33 @@ RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(
   return Grant{current_->token.refresh_token, epoch_, now};
 }
 
-absl::Status RefreshCoordinator::ExpireWithoutRefreshTokenLocked() {
-  absl::Status expired = absl::UnauthenticatedError(
-      "authrefresh: session expired, log in again: the access token was "
-      "rejected or has expired, and there is no refresh token");
-  ++stats_.sessions_expired;
-  PublishLocked(current_->token, expired, clock_->Now());
-  return expired;
+void RefreshCoordinator::ExpireWithoutRefreshTokenLocked(Effects* fx) {
+  EndLocked(TerminalReason::kSessionExpired,
+            absl::UnauthenticatedError(
+                "authrefresh: session expired, log in again: the access token "
+                "was rejected or has expired, and there is no refresh token"),
+            fx);
+}
+
+void RefreshCoordinator::EndLocked(TerminalReason reason, const absl::Status& status,
+                                   Effects* fx) {
+  if (reason == TerminalReason::kSessionExpired) {
+    ++stats_.sessions_expired;
+  } else {
+    ++stats_.clients_rejected;
+  }
+  if (logging()) fx->log.push_back(std::string(status.message()));
+  if (eventing()) {
+    TokenEvent e{reason == TerminalReason::kSessionExpired
+                     ? TokenEvent::Kind::kSessionExpired
+                     : TokenEvent::Kind::kClientRejected};
+    e.terminal = true;
+    e.terminal_reason = reason;
+    e.reason = status;
+    fx->events.push_back(std::move(e));
+  }
+  fx->terminal = std::make_pair(reason, status);
+  PublishLocked(current_->token, status, clock_->Now());
 }
 
 RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
@@ -203,7 +223,7 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
   const absl::Time deadline = request.deadline;
   Wait wait;
   std::optional<Grant> grant;
-  absl::Status expired;
+  Effects ended;
   {
     MutexLock lock(&mu_);
     if (shutdown_) {
@@ -244,8 +264,8 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
           return wait;
         }
         if (current_->token.refresh_token.empty()) {
-          expired = ExpireWithoutRefreshTokenLocked();
-          wait.ready = expired;
+          ExpireWithoutRefreshTokenLocked(&ended);
+          wait.ready = ended.terminal->second;
         } else {
           grant = BeginRefreshLocked(now, rejected_generation != 0);
         }
@@ -266,16 +286,8 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
     }
     return wait;
   }
-  if (!expired.ok()) {
-    if (logging()) Log({std::string(expired.message())});
-    if (eventing()) {
-      TokenEvent e{TokenEvent::Kind::kSessionExpired};
-      e.reason = expired;
-      Emit({e});
-    }
-    if (options_.on_session_expired) {
-      RunAppCallback([&] { options_.on_session_expired(expired); });
-    }
+  if (ended.terminal) {
+    Apply(std::move(ended));
     return wait;
   }
   const uint64_t ticket = wait.ticket;
@@ -314,8 +326,7 @@ bool RefreshCoordinator::CancelWait(uint64_t ticket) {
 }
 
 void RefreshCoordinator::NoteRejection(uint64_t generation) {
-  std::optional<Grant> grant;
-  absl::Status expired;
+  Effects fx;
   {
     MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
@@ -327,15 +338,12 @@ void RefreshCoordinator::NoteRejection(uint64_t generation) {
       return;
     }
     if (current_->token.refresh_token.empty()) {
-      expired = ExpireWithoutRefreshTokenLocked();
+      ExpireWithoutRefreshTokenLocked(&fx);
     } else {
-      grant = BeginRefreshLocked(now, /*for_rejection=*/true);
+      fx.grant = BeginRefreshLocked(now, /*for_rejection=*/true);
     }
   }
-  if (!expired.ok() && options_.on_session_expired) {
-    RunAppCallback([&] { options_.on_session_expired(expired); });
-  }
-  if (grant) SendRefresh(std::move(*grant));
+  Apply(std::move(fx));
 }
 
 void RefreshCoordinator::SendRefresh(Grant grant) {
@@ -401,171 +409,166 @@ void RefreshCoordinator::OnRefreshDone(uint64_t epoch, absl::Time sent_at,
                                        bool proactive,
                                        const std::string& presented,
                                        absl::StatusOr<v1::TokenResponse> result) {
-  std::vector<Waiter> release;
-  absl::StatusOr<Snapshot> outcome = absl::UnknownError("unset");
-  std::optional<Token> refreshed;
-  absl::Status expired;
-  std::optional<absl::Time> retry_at;
-  bool stale = false;
-  std::optional<Grant> follow_up;
-  std::vector<std::string> log;
-  std::vector<TokenEvent> events;
+  Effects fx;
   {
     MutexLock lock(&mu_);
     if (shutdown_) return;
     refreshing_ = false;
-    stale = epoch != epoch_;
-    if (stale && logging()) {
-      log.push_back("refresh result discarded: SetToken replaced the token "
-                    "while the refresh was in flight");
-    }
-    if (stale) {
-      // Made before SetToken: its result no longer matters. Calls that still
-      // need a token get a grant with the new refresh token now; starting it
-      // earlier would have put two grants in flight.
-      if (!waiters_.empty() && !retry_scheduled_ &&
-          current_->session_expired.ok() && !CurrentSendableLocked(clock_->Now()) &&
-          !current_->token.refresh_token.empty()) {
-        follow_up = BeginRefreshLocked(clock_->Now(), false);
-      }
+    if (epoch != epoch_) {
+      DiscardLocked(&fx);
+    } else if (!result.ok()) {
+      FailRefreshLocked(result.status(), /*from_service=*/true, sent_at, proactive,
+                        presented, &fx);
     } else {
-      absl::StatusOr<Token> token =
-          result.ok() ? TokenFromResponse(*result, sent_at, current_->token)
-                      : absl::StatusOr<Token>(result.status());
+      absl::StatusOr<Token> token = TokenFromResponse(*result, sent_at, current_->token);
       if (token.ok()) {
-        ++stats_.refreshes_succeeded;
-        consecutive_failures_ = 0;
-        round_failures_ = 0;
-        backoff_until_ = absl::InfinitePast();
-        last_error_ = absl::OkStatus();
-        refreshed = *token;
-        current_from_rejection_ = refreshing_for_rejection_;
-        // The token's age counts from the request, as its lifetime does.
-        current_since_ = sent_at;
-        if (logging()) {
-          log.push_back(absl::StrCat(
-              "refresh succeeded in ",
-              absl::FormatDuration(clock_->Now() - sent_at), ": access token ",
-              TokenFingerprint(token->access_token), ", expires ",
-              token->expires_at == absl::InfiniteFuture()
-                  ? std::string("never (no expires_in)")
-                  : absl::StrCat("in ", absl::FormatDuration(token->expires_at -
-                                                             clock_->Now())),
-              ", refresh token ",
-              token->refresh_token == current_->token.refresh_token
-                  ? std::string("kept")
-                  : absl::StrCat("rotated to ",
-                                 TokenFingerprint(token->refresh_token)),
-              "; releasing ", waiters_.size(), " waiting calls"));
-        }
-        if (eventing()) {
-          TokenEvent e{TokenEvent::Kind::kRefreshSucceeded};
-          e.proactive = proactive;
-          e.duration = clock_->Now() - sent_at;
-          e.token_fingerprint = TokenFingerprint(token->access_token);
-          events.push_back(std::move(e));
-        }
-        PublishLocked(*std::move(token), absl::OkStatus(), sent_at);
-        if (next_replay_rejected_) {
-          replay_rejected_generation_ = current_->generation;
-          next_replay_rejected_ = false;
-        }
-        outcome = current_;
-        release = TakeWaitersLocked();
+        PublishRefreshLocked(*std::move(token), sent_at, proactive, &fx);
       } else {
-        ++stats_.refreshes_failed;
-        // Refresher errors carry the token service's code; a malformed
-        // response is our own INVALID_ARGUMENT and is transient.
-        const bool from_service = !result.ok();
-        const bool terminal =
-            from_service && IsTerminalRefreshError(token.status().code());
-        const std::string reason = RedactLocked(
-            from_service ? absl::StrCat(absl::StatusCodeToString(token.status().code()),
-                                        ": ", token.status().message())
-                         : std::string(token.status().message()),
-            presented);
-        if (eventing()) {
-          TokenEvent e{TokenEvent::Kind::kRefreshFailed};
-          e.proactive = proactive;
-          e.terminal = terminal;
-          e.duration = clock_->Now() - sent_at;
-          e.reason = absl::Status(token.status().code(), reason);
-          events.push_back(e);
-        }
-        if (terminal) {
-          expired = absl::UnauthenticatedError(absl::StrCat(
-              "authrefresh: session expired, log in again: the token service "
-              "rejected the refresh token (",
-              reason, ")"));
-          ++stats_.sessions_expired;
-          if (eventing()) {
-            TokenEvent e{TokenEvent::Kind::kSessionExpired};
-            e.reason = expired;
-            events.push_back(std::move(e));
-          }
-          if (logging()) {
-            log.push_back(absl::StrCat("refresh failed, terminal: ", reason,
-                                       "; session expired; failing ",
-                                       waiters_.size(), " waiting calls"));
-          }
-          PublishLocked(current_->token, expired, clock_->Now());
-          outcome = expired;
-          release = TakeWaitersLocked();
-        } else {
-          ++consecutive_failures_;
-          ++round_failures_;
-          last_error_ = absl::UnavailableError(reason);
-          absl::Duration delay = backoff_.DelayAfter(consecutive_failures_);
-          if (std::optional<absl::Duration> asked = RetryAfterOf(token.status())) {
-            // The token service said when to come back (Retry-After).
-            delay = std::max(delay, std::min(*asked, absl::Hours(1)));
-          }
-          const absl::Time next = clock_->Now() + delay;
-          if (logging()) {
-            log.push_back(absl::StrCat(
-                "refresh failed, transient (", round_failures_, " of ",
-                options_.max_refresh_attempts, "): ", reason,
-                round_failures_ >= options_.max_refresh_attempts
-                    ? absl::StrCat("; failing ", waiters_.size(),
-                                   " waiting calls, backing off ",
-                                   absl::FormatDuration(delay))
-                    : absl::StrCat("; retrying in ", absl::FormatDuration(delay))));
-          }
-          if (round_failures_ >= options_.max_refresh_attempts) {
-            outcome = absl::UnavailableError(absl::StrCat(
-                "authrefresh: token refresh failed ", round_failures_,
-                " times in a row; last error: ", reason));
-            round_failures_ = 0;
-            backoff_until_ = next;
-            // After the backoff, a call inside the margin may try again.
-            early_refresh_generation_.store(0, std::memory_order_relaxed);
-            release = TakeWaitersLocked();
-          } else {
-            retry_scheduled_ = true;
-            retry_timer_.reset();
-            retry_at = next;
-          }
-        }
+        // A malformed response: our own finding, transient.
+        FailRefreshLocked(token.status(), /*from_service=*/false, sent_at, proactive,
+                          presented, &fx);
       }
     }
   }
-  if (!log.empty()) Log(log);
-  if (!events.empty()) Emit(events);
-  if (stale) {
-    if (follow_up) SendRefresh(std::move(*follow_up));
+  Apply(std::move(fx));
+}
+
+void RefreshCoordinator::DiscardLocked(Effects* fx) {
+  if (logging()) {
+    fx->log.push_back("refresh result discarded: SetToken replaced the token "
+                      "while the refresh was in flight");
+  }
+  // Made before SetToken: its result no longer matters. Calls that still
+  // need a token get a grant with the new refresh token now; starting it
+  // earlier would have put two grants in flight.
+  if (!waiters_.empty() && !retry_scheduled_ && current_->session_expired.ok() &&
+      !CurrentSendableLocked(clock_->Now()) && !current_->token.refresh_token.empty()) {
+    fx->grant = BeginRefreshLocked(clock_->Now(), false);
+  }
+}
+
+void RefreshCoordinator::PublishRefreshLocked(Token token, absl::Time sent_at,
+                                              bool proactive, Effects* fx) {
+  ++stats_.refreshes_succeeded;
+  consecutive_failures_ = 0;
+  round_failures_ = 0;
+  backoff_until_ = absl::InfinitePast();
+  last_error_ = absl::OkStatus();
+  current_from_rejection_ = refreshing_for_rejection_;
+  // The token's age counts from the request, as its lifetime does.
+  current_since_ = sent_at;
+  if (logging()) {
+    fx->log.push_back(absl::StrCat(
+        "refresh succeeded in ", absl::FormatDuration(clock_->Now() - sent_at),
+        ": access token ", TokenFingerprint(token.access_token), ", expires ",
+        token.expires_at == absl::InfiniteFuture()
+            ? std::string("never (no expires_in)")
+            : absl::StrCat("in ", absl::FormatDuration(token.expires_at - clock_->Now())),
+        ", refresh token ",
+        token.refresh_token == current_->token.refresh_token
+            ? std::string("kept")
+            : absl::StrCat("rotated to ", TokenFingerprint(token.refresh_token)),
+        "; releasing ", waiters_.size(), " waiting calls"));
+  }
+  if (eventing()) {
+    TokenEvent e{TokenEvent::Kind::kRefreshSucceeded};
+    e.proactive = proactive;
+    e.duration = clock_->Now() - sent_at;
+    e.token_fingerprint = TokenFingerprint(token.access_token);
+    fx->events.push_back(std::move(e));
+  }
+  fx->refreshed = token;
+  PublishLocked(std::move(token), absl::OkStatus(), sent_at);
+  if (next_replay_rejected_) {
+    replay_rejected_generation_ = current_->generation;
+    next_replay_rejected_ = false;
+  }
+  fx->outcome = current_;
+  fx->release = TakeWaitersLocked();
+}
+
+void RefreshCoordinator::FailRefreshLocked(const absl::Status& cause, bool from_service,
+                                           absl::Time sent_at, bool proactive,
+                                           const std::string& presented, Effects* fx) {
+  ++stats_.refreshes_failed;
+  const RefreshFailure failure = ClassifyRefreshFailure(cause, from_service);
+  // Token services sometimes echo what they were sent.
+  const std::string described = RedactLocked(DescribeCause(cause, from_service), presented);
+  if (eventing()) {
+    TokenEvent e{TokenEvent::Kind::kRefreshFailed};
+    e.proactive = proactive;
+    e.terminal = failure.terminal;
+    e.terminal_reason = failure.reason;
+    e.duration = clock_->Now() - sent_at;
+    e.reason = absl::Status(cause.code(), RedactLocked(cause.message(), presented));
+    fx->events.push_back(std::move(e));
+  }
+  if (failure.terminal) {
+    if (logging()) {
+      fx->log.push_back(absl::StrCat("refresh failed, terminal: ", described, "; failing ",
+                                     waiters_.size(), " waiting calls"));
+    }
+    const absl::Status ended = TerminalStatus(failure.reason, described);
+    EndLocked(failure.reason, ended, fx);
+    fx->outcome = ended;
+    fx->release = TakeWaitersLocked();
     return;
   }
-  if (retry_at) ScheduleRetry(*retry_at);
-  if (refreshed) Persist(*refreshed);
-  if (refreshed && options_.on_tokens_refreshed) {
-    RunAppCallback([&] { options_.on_tokens_refreshed(*refreshed); });
+  ++consecutive_failures_;
+  ++round_failures_;
+  last_error_ = absl::UnavailableError(described);
+  absl::Duration delay = backoff_.DelayAfter(consecutive_failures_);
+  if (std::optional<absl::Duration> asked = RetryAfterOf(cause)) {
+    // The token service said when to come back (Retry-After).
+    delay = std::max(delay, std::min(*asked, absl::Hours(1)));
+  }
+  const absl::Time next = clock_->Now() + delay;
+  const bool give_up = round_failures_ >= options_.max_refresh_attempts;
+  if (logging()) {
+    fx->log.push_back(absl::StrCat(
+        "refresh failed, transient (", round_failures_, " of ",
+        options_.max_refresh_attempts, "): ", described,
+        give_up ? absl::StrCat("; failing ", waiters_.size(),
+                               " waiting calls, backing off ", absl::FormatDuration(delay))
+                : absl::StrCat("; retrying in ", absl::FormatDuration(delay))));
+  }
+  if (give_up) {
+    fx->outcome = absl::UnavailableError(absl::StrCat(
+        "authrefresh: token refresh failed ", round_failures_,
+        " times in a row; last error: ", described));
+    round_failures_ = 0;
+    backoff_until_ = next;
+    // After the backoff, a call inside the margin may try again.
+    early_refresh_generation_.store(0, std::memory_order_relaxed);
+    fx->release = TakeWaitersLocked();
+  } else {
+    retry_scheduled_ = true;
+    retry_timer_.reset();
+    fx->retry_at = next;
+  }
+}
+
+void RefreshCoordinator::Apply(Effects fx) {
+  if (!fx.log.empty()) Log(fx.log);
+  if (!fx.events.empty()) Emit(fx.events);
+  if (fx.retry_at) ScheduleRetry(*fx.retry_at);
+  if (fx.refreshed) {
+    Persist(*fx.refreshed);
+    if (options_.on_tokens_refreshed) {
+      RunAppCallback([&] { options_.on_tokens_refreshed(*fx.refreshed); });
+    }
   }
   // Before the calls are released, so that an application that sees a call
   // fail with "session expired" knows its callback has already run.
-  if (!expired.ok() && options_.on_session_expired) {
-    RunAppCallback([&] { options_.on_session_expired(expired); });
+  if (fx.terminal) {
+    const absl::Status& status = fx.terminal->second;
+    const auto& callback = fx.terminal->first == TerminalReason::kSessionExpired
+                               ? options_.on_session_expired
+                               : options_.on_client_rejected;
+    if (callback) RunAppCallback([&] { callback(status); });
   }
-  Complete(std::move(release), outcome);
+  if (!fx.release.empty()) Complete(std::move(fx.release), fx.outcome);
+  if (fx.grant) SendRefresh(std::move(*fx.grant));
 }
 
 void RefreshCoordinator::OnWaiterDeadline(uint64_t ticket) {

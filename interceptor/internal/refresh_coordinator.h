@@ -189,8 +189,34 @@ class RefreshCoordinator
   bool CurrentSendableLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return SendableAt(*current_, now);
   }
+  // What a change of state asks for, collected under the lock and applied
+  // by Apply() without it, in a fixed order: log, events, retry timer,
+  // persistence and on_tokens_refreshed, the terminal callback, releasing
+  // waiters, sending a grant.
+  struct Effects {
+    std::vector<std::string> log;
+    std::vector<TokenEvent> events;
+    std::optional<absl::Time> retry_at;
+    std::optional<Token> refreshed;
+    std::optional<std::pair<TerminalReason, absl::Status>> terminal;
+    std::vector<Waiter> release;
+    absl::StatusOr<Snapshot> outcome = absl::UnknownError("unset");
+    std::optional<Grant> grant;
+  };
+  void Apply(Effects fx) ABSL_LOCKS_EXCLUDED(mu_);
+  // Refreshing stops for good, until SetToken: calls fail with `status`.
+  void EndLocked(TerminalReason reason, const absl::Status& status, Effects* fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the session because there is no refresh token to present.
-  absl::Status ExpireWithoutRefreshTokenLocked()
+  void ExpireWithoutRefreshTokenLocked(Effects* fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The outcomes of a grant.
+  void DiscardLocked(Effects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishRefreshLocked(Token token, absl::Time sent_at, bool proactive,
+                            Effects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailRefreshLocked(const absl::Status& cause, bool from_service,
+                         absl::Time sent_at, bool proactive,
+                         const std::string& presented, Effects* fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Schedules OnRetryTimer at `when`. Called without the lock.
   void ScheduleRetry(absl::Time when) ABSL_LOCKS_EXCLUDED(mu_);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+
 #include "interceptor/token_manager.h"
 
 namespace authrefresh {
@@ -18,6 +20,38 @@ bool IsTerminalRefreshError(absl::StatusCode code) {
     default:
       return false;
   }
+}
+
+RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service) {
+  RefreshFailure f;
+  f.reason = TerminalReason::kSessionExpired;
+  if (!from_service || !IsTerminalRefreshError(status.code())) return f;
+  f.terminal = true;
+  f.reason = status.code() == absl::StatusCode::kUnauthenticated
+                 ? TerminalReason::kSessionExpired
+                 : TerminalReason::kClientRejected;
+  return f;
+}
+
+std::string DescribeCause(const absl::Status& cause, bool from_service) {
+  if (!from_service) return std::string(cause.message());
+  return absl::StrCat(absl::StatusCodeToString(cause.code()), ": ", cause.message());
+}
+
+absl::Status TerminalStatus(TerminalReason reason, const std::string& described) {
+  switch (reason) {
+    case TerminalReason::kSessionExpired:
+      return absl::UnauthenticatedError(absl::StrCat(
+          "authrefresh: session expired, log in again: the token service "
+          "rejected the refresh token (",
+          described, ")"));
+    case TerminalReason::kClientRejected:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "authrefresh: the token service rejected this client (", described,
+          "); fix the client's credentials or configuration: logging in again "
+          "will not help"));
+  }
+  return absl::InternalError("authrefresh: unknown terminal reason");
 }
 
 Backoff::Backoff(absl::Duration initial, double multiplier, absl::Duration max,

@@ -1,7 +1,8 @@
 // interceptor/internal/refresh_policy.h
 //
-// The one place that decides what a refresh failure means (terminal or
-// transient) and when a failed refresh may be tried again.
+// The one place that decides what a refresh failure means (terminal, and
+// why, or transient), how it is shown, and when a failed refresh may be
+// tried again. Plain values in and out: no locks, no threads, no gRPC.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_REFRESH_POLICY_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_REFRESH_POLICY_H_
@@ -9,11 +10,14 @@
 #include <cstdint>
 #include <random>
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace authrefresh {
 struct TokenManagerOptions;
+enum class TerminalReason;
 
 namespace internal {
 
@@ -24,6 +28,26 @@ namespace internal {
 // UNKNOWN, ...) is transient. A malformed response is transient too, but the
 // caller decides that: it is not a status from the token service.
 bool IsTerminalRefreshError(absl::StatusCode code);
+
+// What a failed grant means.
+struct RefreshFailure {
+  bool terminal = false;
+  TerminalReason reason;  // when terminal
+};
+// `status` is the refresher's error (`from_service`) or a malformed
+// response's (never terminal: the next answer may be well formed).
+// UNAUTHENTICATED ends the session; PERMISSION_DENIED, INVALID_ARGUMENT and
+// FAILED_PRECONDITION mean the client was rejected.
+RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service);
+
+// How a refresh failure's cause is shown, everywhere: "CODE: message" for a
+// token service's error (its code once), the message alone for authrefresh's
+// own (a malformed response).
+std::string DescribeCause(const absl::Status& cause, bool from_service);
+
+// The status calls fail with once refreshing stopped for `reason`;
+// `described` is DescribeCause() of what ended it (already redacted).
+absl::Status TerminalStatus(TerminalReason reason, const std::string& described);
 
 // The backoff schedule between failed refresh attempts. Not thread-safe.
 class Backoff {
