@@ -627,6 +627,79 @@ TEST_F(CoordinatorTest, RejectionAfterAnExpiryRefreshIsNotLoopProtected) {
   EXPECT_EQ(refresher_->calls(), 2);
 }
 
+// A token that a server accepted and then rejects has expired or was
+// revoked: refreshed at once, however young, with loop protection on.
+TEST_F(CoordinatorTest, RejectionOfAnAcceptedTokenIsNeverLoopProtected) {
+  Make(Valid());
+  Results r;
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-1"));  // generation 2, for a rejection
+  core().NoteAccepted(2);
+  RefreshCoordinator::Wait w = Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_FALSE(w.declined);
+  EXPECT_EQ(refresher_->calls(), 2);
+  refresher_->Complete(Bearer("at-2", "rt-2"));
+  EXPECT_EQ(core().Current().authorization, "Bearer at-2");
+}
+
+// Unless a replay carrying it was rejected: that token does not help the
+// calls that need it (insufficient_scope for some methods, say), whoever
+// else accepts it.
+TEST_F(CoordinatorTest, TokenWhoseReplayWasRejectedIsLoopProtectedEvenIfAccepted) {
+  Make(Valid());
+  Results r;
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  core().NoteAccepted(2);
+  core().NoteReplayRejected(2);
+  RefreshCoordinator::Wait w = Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_TRUE(w.declined);
+  core().NoteRejection(2);
+  EXPECT_EQ(refresher_->calls(), 1);
+  clock_->Advance(absl::Seconds(1));  // min_refresh_interval
+  w = Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_FALSE(w.declined);
+  EXPECT_EQ(refresher_->calls(), 2);
+}
+
+// A replay that gRPC failed on the client while it waited for a refresh
+// (NoteReplayRejected(0)) marks the token that refresh brings.
+TEST_F(CoordinatorTest, ReplayEndedBeforeItsTokenArrivedMarksTheTokenInFlight) {
+  Make(Valid());
+  Results r;
+  r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));  // refresh in flight
+  core().NoteReplayRejected(0);
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  core().NoteAccepted(2);
+  RefreshCoordinator::Wait w = Await(2, absl::InfiniteFuture(), r.Callback());
+  EXPECT_TRUE(w.declined);
+  EXPECT_EQ(refresher_->calls(), 1);
+}
+
+// A second attempt where the method's retry policy also retries other codes
+// may not be a rejection at all: at most one such refresh per interval.
+TEST_F(CoordinatorTest, AmbiguousSuspicionsRefreshAtMostOncePerInterval) {
+  Make(Valid());
+  Results r;
+  RefreshCoordinator::WaitRequest suspect;
+  suspect.rejected_generation = 1;
+  suspect.ambiguous = true;
+  r.Take(core().Await(suspect, r.Callback()));
+  EXPECT_EQ(refresher_->calls(), 1);
+  refresher_->Complete(Bearer("at-1", "rt-1"));
+  core().NoteAccepted(2);
+  suspect.rejected_generation = 2;
+  RefreshCoordinator::Wait w = core().Await(suspect, r.Callback());
+  ASSERT_TRUE(w.ready.has_value());  // the same token, sent again
+  EXPECT_EQ((**w.ready)->generation, 2u);
+  EXPECT_EQ(refresher_->calls(), 1);
+  EXPECT_TRUE(core().Sendable(core().Current()));  // not marked rejected
+  clock_->Advance(absl::Seconds(1));
+  w = core().Await(suspect, r.Callback());
+  EXPECT_FALSE(w.ready.has_value());
+  EXPECT_EQ(refresher_->calls(), 2);
+}
+
 TEST_F(CoordinatorTest, ProactiveRefreshStartsInsideTheMarginWithoutWaiting) {
   // A 2-minute token: the margin is min(60 s, 25% of 120 s) = 30 s.
   Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(120), ""});

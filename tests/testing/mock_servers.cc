@@ -70,6 +70,11 @@ void TokenAuthority::RevokeRefreshTokens() {
   for (auto& [family, revoked] : family_revoked_) revoked = true;
 }
 
+void TokenAuthority::set_advertised_expires_in(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  advertised_expires_in_ = d;
+}
+
 void TokenAuthority::set_access_ttl(absl::Duration ttl) {
   absl::MutexLock lock(&mu_);
   access_ttl_ = ttl;
@@ -101,7 +106,8 @@ grpc::Status TokenAuthority::Grant(const std::string& refresh_token,
   absl::Time expires_at;
   out->set_access_token(IssueAccessLocked(&expires_at));
   out->set_token_type("Bearer");
-  out->set_expires_in(absl::ToInt64Seconds(access_ttl_));
+  out->set_expires_in(absl::ToInt64Seconds(
+      advertised_expires_in_ > absl::ZeroDuration() ? advertised_expires_in_ : access_ttl_));
   const int family = state.family;
   out->set_refresh_token(NewRefreshTokenLocked(family));
   return grpc::Status::OK;

@@ -45,6 +45,9 @@ class TokenAuthority {
   // Revokes every refresh token: the session is dead.
   void RevokeRefreshTokens() ABSL_LOCKS_EXCLUDED(mu_);
   void set_access_ttl(absl::Duration ttl) ABSL_LOCKS_EXCLUDED(mu_);
+  // What grants answer as expires_in (whole seconds, as OAuth has it),
+  // whatever the tokens' real lifetime; zero: the real lifetime.
+  void set_advertised_expires_in(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The refresh-token grant. Rotation always; reuse revokes the family.
   grpc::Status Grant(const std::string& refresh_token, v1::TokenResponse* out)
@@ -69,6 +72,7 @@ class TokenAuthority {
 
   absl::Mutex mu_;
   absl::Duration access_ttl_ ABSL_GUARDED_BY(mu_);
+  absl::Duration advertised_expires_in_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   int next_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t random_ ABSL_GUARDED_BY(mu_) = 0x9e3779b97f4a7c15ull;
   std::vector<std::string> issued_ ABSL_GUARDED_BY(mu_);
