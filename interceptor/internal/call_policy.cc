@@ -66,6 +66,7 @@ std::vector<MethodPolicy::ConfigName> MethodPolicy::ConfigNames() const {
            part.find('*') == absl::string_view::npos;
   };
   for (const std::string& service : services_) {  // "/package.Service/"
+    if (service == kTokenService) continue;
     absl::string_view s(service);
     s.remove_prefix(1);
     s.remove_suffix(1);
