@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
   options.on_session_expired = [](const absl::Status& why) {
     std::fprintf(stderr, "log in again: %s\n", std::string(why.message()).c_str());
   };
+  options.on_client_rejected = [](const absl::Status& why) {
+    std::fprintf(stderr, "fix this client's configuration: %s\n",
+                 std::string(why.message()).c_str());
+  };
   auto manager = authrefresh::TokenManager::Create(
       {.access_token = std::getenv("ACCESS_TOKEN") ? std::getenv("ACCESS_TOKEN") : "",
        .refresh_token = std::getenv("REFRESH_TOKEN") ? std::getenv("REFRESH_TOKEN") : ""},
@@ -36,7 +40,7 @@ int main(int argc, char** argv) {
       options);
 
   // 2. One call to get a channel. Every call on it carries the token; a call
-  //    the server rejects is replayed once after a shared refresh.
+  //    the server rejects is replayed once by gRPC, after one shared refresh.
   auto channel = authrefresh::CreateAuthRefreshChannel(argv[1], tls, manager);
 
   // 3. Use your stubs as usual.

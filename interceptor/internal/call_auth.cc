@@ -181,9 +181,12 @@ CallAuth::CallAuth(const InterceptorConfig* config,
   }
 }
 
-// Touches nothing of the channel's: the ClientContext may drop the channel
-// before its interceptors.
-CallAuth::~CallAuth() = default;
+// The ClientContext destroys its call, then its interceptors, then drops
+// its channel (member order), so the config and its pools are still here,
+// and the call's attempts are over.
+CallAuth::~CallAuth() {
+  if (slot_ != nullptr) pool_->GiveBack(slot_);
+}
 
 void CallAuth::Intercept(InterceptorBatchMethods* m) {
   if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_CANCEL)) {
@@ -234,7 +237,7 @@ void CallAuth::OnSendInitialMetadata(InterceptorBatchMethods* m) {
   if (!metadata->empty() && metadata->count(kAuthorization) > 0) {
     mode_ = Mode::kOwn;  // the application's own credential, untouched
     // Credentials that add nothing, only to stop a replay that would break.
-    if (not_replayable_ != nullptr) InstallCredentials(GRPC_SECURITY_NONE);
+    if (not_replayable_ != nullptr) InstallCredentials(config_->no_security_credentials());
     m->Proceed();
     return;
   }
@@ -253,22 +256,14 @@ void CallAuth::OnSendInitialMetadata(InterceptorBatchMethods* m) {
   deadline_ = DeadlineOf(ctx->deadline());
   // gRPC itself refuses to send the token over a channel without privacy
   // and integrity, before anything goes out.
-  InstallCredentials(config_->allow_insecure_transport ? GRPC_SECURITY_NONE
-                                                       : GRPC_PRIVACY_AND_INTEGRITY);
+  InstallCredentials(config_->token_credentials());
   m->Proceed();
 }
 
-void CallAuth::InstallCredentials(grpc_security_level min_security_level) {
-  grpc_metadata_credentials_plugin plugin;
-  plugin.get_metadata = &CallAuth::GetMetadata;
-  plugin.debug_string = nullptr;
-  plugin.destroy = nullptr;  // this interceptor outlives every attempt
-  plugin.state = this;
-  plugin.type = "authrefresh";
-  grpc_call_credentials* creds =
-      grpc_metadata_credentials_create_from_plugin(plugin, min_security_level, nullptr);
-  grpc_call_set_credentials(info_->client_context()->c_call(), creds);
-  grpc_call_credentials_release(creds);
+void CallAuth::InstallCredentials(CallCredentialsPool& pool) {
+  pool_ = &pool;
+  slot_ = pool.Take(this);
+  grpc_call_set_credentials(info_->client_context()->c_call(), slot_->credentials());
 }
 
 absl::Status CallAuth::StopReplay(int attempt) {
@@ -296,13 +291,11 @@ void CallAuth::Refuse(InterceptorBatchMethods* m, grpc::Status status) {
   m->Proceed();
 }
 
-int CallAuth::GetMetadata(void* state, grpc_auth_metadata_context /*context*/,
-                          grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                          grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
-                          size_t* num_creds_md, grpc_status_code* status,
-                          const char** error_details) {
-  return static_cast<CallAuth*>(state)->OnAttempt(
-      cb, user_data, creds_md, num_creds_md, status, error_details);
+int CallAuth::RunAttempt(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
+                         void* user_data, grpc_metadata* creds_md,
+                         size_t* num_creds_md, grpc_status_code* status,
+                         const char** error_details) {
+  return call->OnAttempt(cb, user_data, creds_md, num_creds_md, status, error_details);
 }
 
 int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,

@@ -46,6 +46,13 @@ namespace internal {
 
 class CallAuth final : public grpc::experimental::Interceptor {
  public:
+  // What the per-call credentials run for each attempt of `call`
+  // (CallCredentialsPool::Attempt).
+  static int RunAttempt(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
+                        void* user_data, grpc_metadata* creds_md,
+                        size_t* num_creds_md, grpc_status_code* status,
+                        const char** error_details);
+
   // `config` outlives the call (the channel owns it, and the ClientContext
   // keeps the channel).
   CallAuth(const InterceptorConfig* config, grpc::experimental::ClientRpcInfo* info);
@@ -63,12 +70,6 @@ class CallAuth final : public grpc::experimental::Interceptor {
     kRefused,  // failed before anything was sent (refusal_)
   };
 
-  // The metadata plugin (grpc_metadata_credentials_plugin::get_metadata).
-  static int GetMetadata(void* state, grpc_auth_metadata_context context,
-                         grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                         grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
-                         size_t* num_creds_md, grpc_status_code* status,
-                         const char** error_details);
   int OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
                 grpc_metadata* creds_md, size_t* num_creds_md,
                 grpc_status_code* status, const char** error_details);
@@ -81,8 +82,9 @@ class CallAuth final : public grpc::experimental::Interceptor {
   bool AbandonPendingAttempt() ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the call before anything is sent, with `status`.
   void Refuse(grpc::experimental::InterceptorBatchMethods* m, grpc::Status status);
-  // Gives the call credentials that run OnAttempt for each attempt.
-  void InstallCredentials(grpc_security_level min_security_level);
+  // Gives the call credentials (from `pool`) that run OnAttempt for each
+  // attempt.
+  void InstallCredentials(CallCredentialsPool& pool);
   // The status that stops attempt `attempt` (> 1) of a call that must not
   // be sent again.
   absl::Status StopReplay(int attempt);
@@ -126,6 +128,10 @@ class CallAuth final : public grpc::experimental::Interceptor {
   // An attempt has waited for a token (pending_ was set): the fast path
   // takes no lock unless it did.
   std::atomic<bool> had_pending_{false};
+
+  // The credentials installed, given back when the call is over.
+  CallCredentialsPool* pool_ = nullptr;
+  CallCredentialsPool::Slot* slot_ = nullptr;
 
   CallMutex mu_;
   // The attempt waiting for a token, if any.

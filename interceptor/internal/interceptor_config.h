@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "grpc/compression.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "interceptor/internal/call_credentials_pool.h"
 #include "interceptor/internal/call_policy.h"
 #include "interceptor/internal/mutex.h"
 #include "interceptor/internal/refresh_coordinator.h"
@@ -29,17 +30,31 @@ using RejectionPolicy = std::function<bool(const ServerAnswer&)>;
 
 class InterceptorConfig {
  public:
+  // `attempt` runs an attempt of a call (CallAuth's plugin).
   InterceptorConfig(std::shared_ptr<RefreshCoordinator> coordinator,
                     const std::vector<std::string>& excluded,
                     bool allow_insecure_transport, RejectionPolicy is_rejection,
                     grpc_compression_algorithm default_compression,
+                    CallCredentialsPool::Attempt attempt,
                     absl::Status misconfigured = absl::OkStatus())
       : coordinator(std::move(coordinator)),
         methods(excluded),
         allow_insecure_transport(allow_insecure_transport),
         is_rejection(std::move(is_rejection)),
         default_compression(default_compression),
-        misconfigured(std::move(misconfigured)) {}
+        misconfigured(std::move(misconfigured)),
+        token_credentials_(allow_insecure_transport ? GRPC_SECURITY_NONE
+                                                   : GRPC_PRIVACY_AND_INTEGRITY,
+                           attempt),
+        no_security_credentials_(GRPC_SECURITY_NONE, attempt) {}
+
+  // Call credentials for a call: those that carry the token ask for privacy
+  // and integrity unless allow_insecure_transport (gRPC itself then refuses
+  // them on a channel without TLS); the others add nothing.
+  CallCredentialsPool& token_credentials() const { return token_credentials_; }
+  CallCredentialsPool& no_security_credentials() const {
+    return no_security_credentials_;
+  }
 
   // The one place a call's outcome is judged: a server's rejection of the
   // token that a refresh can fix.
@@ -66,6 +81,8 @@ class InterceptorConfig {
   const absl::Status misconfigured;
 
  private:
+  mutable CallCredentialsPool token_credentials_;
+  mutable CallCredentialsPool no_security_credentials_;
   mutable CallMutex mu_;
   mutable std::string scopes_json_ ABSL_GUARDED_BY(mu_);
   mutable std::shared_ptr<const RetryScopes> scopes_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,5 @@
 // The cost of authrefresh on the fast path (valid token, no refresh), side by
-// side with the floors; see variants.h for A, B, C, F and D.
+// side with the floors; see variants.h for A, B, H, C and D.
 //   BM_SyncUnary / BM_CallbackUnary: one client thread, 32 B and 1 KiB
 //     requests; p50 and p99 latency and process CPU per call (client and the
 //     in-process server together) as counters.

@@ -5,7 +5,8 @@
 // process (client, gRPC's threads and the in-process server), so ratios are
 // conservative. Outside valgrind the macros do nothing.
 //
-//   tests/benchmarks/instructions.sh   (builds with -c opt, runs, prints ratios)
+//   tests/benchmarks/instructions.sh [calls] [tsv] [rounds]
+//   (builds with -c opt, runs, prints ratios)
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,10 +18,11 @@
 int main(int argc, char** argv) {
   using namespace authrefresh::bench;
   const int calls = argc > 1 ? std::atoi(argv[1]) : 2000;
+  const int rounds = argc > 2 ? std::atoi(argv[2]) : 2;
   Variants v;
   authrefresh::test::EchoRequest request;
   request.set_padding(std::string(32, 'x'));
-  for (int round = 0; round < 2; ++round) {  // two interleaved rounds
+  for (int round = 0; round < rounds; ++round) {  // interleaved rounds
     for (int i = 0; i < kVariantCount; ++i) {
       const auto which = static_cast<Variant>(i);
       for (int w = 0; w < 200; ++w) {

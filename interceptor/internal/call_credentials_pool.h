@@ -1,0 +1,77 @@
+// interceptor/internal/call_credentials_pool.h
+//
+// Defines `CallCredentialsPool`: the call credentials objects CallAuth gives
+// its calls, reused from call to call. gRPC runs a call's credentials only
+// while the call is in progress, so once a call's interceptor is destroyed
+// its credentials object can serve another call. Reusing them saves, per
+// call, creating and destroying one and registering its mutex with
+// abseil's deadlock detector (Debian builds abseil with it on).
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_CREDENTIALS_POOL_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_CREDENTIALS_POOL_H_
+
+#include <atomic>
+#include <cstddef>
+#include <vector>
+
+#include "grpc/grpc_security.h"
+#include "interceptor/internal/mutex.h"
+
+namespace authrefresh {
+namespace internal {
+
+class CallAuth;
+
+class CallCredentialsPool {
+ public:
+  // Runs an attempt of `call`: the plugin's get_metadata, for the call the
+  // credentials serve now.
+  using Attempt = int (*)(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
+                          void* user_data, grpc_metadata* creds_md,
+                          size_t* num_creds_md, grpc_status_code* status,
+                          const char** error_details);
+
+  // One credentials object and the call it serves.
+  class Slot {
+   public:
+    grpc_call_credentials* credentials() const { return credentials_; }
+
+   private:
+    friend class CallCredentialsPool;
+    std::atomic<CallAuth*> call_{nullptr};
+    grpc_call_credentials* credentials_ = nullptr;
+    Attempt attempt_ = nullptr;
+  };
+
+  CallCredentialsPool(grpc_security_level min_security_level, Attempt attempt);
+  // Releases the idle objects. Every call must have given its slot back.
+  ~CallCredentialsPool();
+  CallCredentialsPool(const CallCredentialsPool&) = delete;
+  CallCredentialsPool& operator=(const CallCredentialsPool&) = delete;
+
+  // Credentials that serve `call` until GiveBack().
+  Slot* Take(CallAuth* call) ABSL_LOCKS_EXCLUDED(mu_);
+  // `call` no longer needs them: its attempts are over.
+  void GiveBack(Slot* slot) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  static int GetMetadata(void* state, grpc_auth_metadata_context context,
+                         grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                         grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
+                         size_t* num_creds_md, grpc_status_code* status,
+                         const char** error_details);
+  static void Destroy(void* state);
+
+  // Idle objects kept at most; more are released.
+  static constexpr size_t kMaxIdle = 256;
+
+  const grpc_security_level min_security_level_;
+  const Attempt attempt_;
+  CallMutex mu_;
+  std::vector<Slot*> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace internal
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_CREDENTIALS_POOL_H_
