@@ -1,5 +1,5 @@
 // The cost of authrefresh on the fast path (valid token, no refresh), side by
-// side with the floors; see variants.h for A, B, H, C and D.
+// side with the floors; see variants.h for A, B, H, P, C and D.
 //   BM_SyncUnary / BM_CallbackUnary: one client thread, 32 B and 1 KiB
 //     requests; p50 and p99 latency and process CPU per call (client and the
 //     in-process server together) as counters.
@@ -88,11 +88,11 @@ void BM_Throughput(benchmark::State& state) {
   state.SetLabel(VariantName(which));
 }
 
-const std::vector<int64_t> kAll = {kA, kB, kH, kC, kATls, kCTls, kDTls};
+const std::vector<int64_t> kAll = {kA, kB, kH, kP, kC, kATls, kCTls, kDTls};
 
 BENCHMARK(BM_SyncUnary)->ArgsProduct({kAll, {32, 1024}})->UseRealTime();
 BENCHMARK(BM_CallbackUnary)->ArgsProduct({kAll, {32, 1024}})->UseRealTime();
-BENCHMARK(BM_Throughput)->ArgsProduct({{kA, kB, kH, kC, kATls, kCTls, kDTls}})
+BENCHMARK(BM_Throughput)->ArgsProduct({{kA, kB, kH, kP, kC, kATls, kCTls, kDTls}})
     ->Threads(8)
     ->UseRealTime();
 

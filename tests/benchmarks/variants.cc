@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "grpc/grpc_security.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/impl/rpc_method.h"
@@ -110,6 +111,88 @@ class ForwardFactory final : public grpc::experimental::ClientInterceptorFactory
   }
 };
 
+// P: per-call credentials from a pool, each attempt answered at once with a
+// fixed header: what any design that replays through gRPC core pays.
+class FixedHeaderCredentials {
+ public:
+  explicit FixedHeaderCredentials(std::string header) : header_(std::move(header)) {}
+  ~FixedHeaderCredentials() {
+    for (grpc_call_credentials* c : idle_) grpc_call_credentials_release(c);
+  }
+  grpc_call_credentials* Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        grpc_call_credentials* c = idle_.back();
+        idle_.pop_back();
+        return c;
+      }
+    }
+    grpc_metadata_credentials_plugin plugin{};
+    plugin.get_metadata = &FixedHeaderCredentials::GetMetadata;
+    plugin.state = this;
+    plugin.type = "fixed";
+    return grpc_metadata_credentials_create_from_plugin(plugin, GRPC_SECURITY_NONE, nullptr);
+  }
+  void GiveBack(grpc_call_credentials* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    idle_.push_back(c);
+  }
+
+ private:
+  static int GetMetadata(void* state, grpc_auth_metadata_context,
+                         grpc_credentials_plugin_metadata_cb, void*,
+                         grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
+                         size_t* num_creds_md, grpc_status_code* status,
+                         const char** error_details) {
+    auto* self = static_cast<FixedHeaderCredentials*>(state);
+    creds_md[0].key = grpc_slice_from_static_string("authorization");
+    creds_md[0].value =
+        grpc_slice_from_static_buffer(self->header_.data(), self->header_.size());
+    *num_creds_md = 1;
+    *status = GRPC_STATUS_OK;
+    *error_details = nullptr;
+    return 1;
+  }
+  const std::string header_;
+  std::mutex mu_;
+  std::vector<grpc_call_credentials*> idle_;
+};
+
+class PluginOnly final : public grpc::experimental::Interceptor {
+ public:
+  PluginOnly(FixedHeaderCredentials* pool, grpc::experimental::ClientRpcInfo* info)
+      : pool_(pool), info_(info) {}
+  ~PluginOnly() override {
+    if (creds_ != nullptr) pool_->GiveBack(creds_);
+  }
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      creds_ = pool_->Take();
+      grpc_call_set_credentials(info_->client_context()->c_call(), creds_);
+    }
+    m->Proceed();
+  }
+
+ private:
+  FixedHeaderCredentials* const pool_;
+  grpc::experimental::ClientRpcInfo* const info_;
+  grpc_call_credentials* creds_ = nullptr;
+};
+
+class PluginOnlyFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit PluginOnlyFactory(std::string header) : pool_(std::move(header)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new PluginOnly(&pool_, info);
+  }
+
+ private:
+  FixedHeaderCredentials pool_;
+};
+
 testing::MockServers::Options Tls() {
   testing::MockServers::Options o;
   o.tls = true;
@@ -129,6 +212,7 @@ const char* VariantName(Variant v) {
     case kA: return "A plain";
     case kB: return "B trivial interceptor";
     case kH: return "H hijack-and-forward";
+    case kP: return "P per-call plugin floor";
     case kC: return "C authrefresh";
     case kATls: return "A plain /tls";
     case kCTls: return "C authrefresh /tls";
@@ -163,6 +247,15 @@ Variants::Variants() : tls_servers_(Tls()) {
       tls_token, MakeGrpcTokenRefresher(grpc::CreateChannel(tls, TlsCredentials())));
   InterceptorOptions loopback;
   loopback.allow_insecure_transport = true;  // loopback benchmark
+  {
+    // P gets the same arguments (the merged service config) as C.
+    absl::StatusOr<AuthRefreshChannelSetup> setup =
+        MakeAuthRefreshChannelSetup(manager_, loopback);
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> pf;
+    pf.push_back(std::make_unique<PluginOnlyFactory>(header_));
+    stubs_[kP] = test::Echo::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+        plain, insecure, setup->args, std::move(pf)));
+  }
   stubs_[kC] = test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, manager_, loopback));
 
   InterceptorOptions tls_default;

@@ -9,6 +9,10 @@
 //      sends it as a second call on the intercepted channel, and does nothing
 //      else (the floor for any design that can replay a unary call in gRPC
 //      1.51, where replaying needs the call hijacked)
+//   P  the floor of authrefresh's design: an interceptor that gives each
+//      call pooled asynchronous-plugin credentials which return a fixed
+//      header, on a channel with the same UNAUTHENTICATED retry policy; no
+//      token logic at all
 //   C  authrefresh (per-call credentials, replay by gRPC core's retry)
 //   D  gRPC call credentials carrying the token (AccessTokenCredentials)
 // A and C also over TLS ("/tls"), beside D, which needs TLS. H is kept
@@ -28,7 +32,7 @@
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kH, kC, kATls, kCTls, kDTls, kVariantCount };
+enum Variant { kA, kB, kH, kP, kC, kATls, kCTls, kDTls, kVariantCount };
 
 const char* VariantName(Variant v);
 

@@ -8,7 +8,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/alarm.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -591,11 +594,34 @@ UnparsableServer::~UnparsableServer() {
 
 // ------------------------------------------------------------------ servers
 
+void KeepCallbackQueueAlive() {
+  static const auto* const keeper = [] {
+    // A channel that has made one callback-API call holds gRPC's
+    // process-wide callback queue until the channel is destroyed; this one
+    // never is. Nothing listens on port 1: the call fails at once.
+    auto* channel = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
+    grpc::GenericStub stub(*channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Slice empty("", 0);
+    grpc::ByteBuffer request(&empty, 1);  // a default ByteBuffer is no message
+    grpc::ByteBuffer response;
+    absl::Notification done;
+    stub.UnaryCall(&context, "/keep.Alive/Call", grpc::StubOptions(), &request,
+                   &response, [&done](grpc::Status) { done.Notify(); });
+    done.WaitForNotification();
+    return channel;
+  }();
+  (void)keeper;
+}
+
 MockServers::MockServers(Options options)
     : own_authority_(options.access_ttl),
       authority_(options.authority != nullptr ? options.authority : &own_authority_),
       tokens_(authority_),
       echo_(authority_) {
+  KeepCallbackQueueAlive();
   tokens_.set_latency(options.tokens_latency);
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (options.tls) {

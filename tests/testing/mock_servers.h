@@ -234,6 +234,14 @@ class UnparsableServer {
   std::atomic<int> calls_{0};
 };
 
+// gRPC 1.51 keeps one process-wide completion queue for the callback API,
+// counts the channels that used it, and tears it down when the count reaches
+// zero; a channel that starts a callback call during that teardown races it
+// (a double free, or ref_counted.h "prior > 0"). Tests build and destroy
+// channels case after case, so MockServers keeps one channel that used the
+// callback API for the life of the test binary. Idempotent.
+void KeepCallbackQueueAlive();
+
 // Both services on 127.0.0.1:<free port>, insecure or TLS (the checked-in
 // test certificate for 127.0.0.1 and localhost).
 class MockServers {
