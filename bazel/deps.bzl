@@ -1,4 +1,4 @@
-"""Repositories authrefresh needs, all local: Debian's packages and in-repo stand-ins.
+"""Repositories authrefresh needs.
 
 A project that depends on authrefresh adds to its WORKSPACE:
 
@@ -6,9 +6,43 @@ A project that depends on authrefresh adds to its WORKSPACE:
     load("@authrefresh//bazel:deps.bzl", "authrefresh_dependencies")
     authrefresh_dependencies()
 
-Bazel 4.2's @bazel_tools would otherwise download rules_cc, rules_java and
+By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto and libcurl come from
+the system (Debian's -dev packages, through the repository
+@authrefresh_system_libs). A project that builds its own gRPC passes its own
+targets instead, and then nothing of authrefresh's links a library from /usr:
+
+    authrefresh_dependencies(
+        grpc = ["@com_github_grpc_grpc//:grpc++"],
+        protobuf = ["@com_google_protobuf//:protobuf"],
+        absl = ["@com_google_absl//absl/status:statusor", ...],
+        crypto = ["@boringssl//:crypto"],
+        curl = ["@com_github_curl_curl//:curl"],
+        protoc = "@com_google_protobuf//:protoc",
+        grpc_cpp_plugin = "@com_github_grpc_grpc//src/compiler:grpc_cpp_plugin",
+    )
+
+authrefresh's BUILD files name these only through @authrefresh_deps, a
+repository of forwarding targets that this function writes. Bazel 4.2's
+@bazel_tools would otherwise download rules_cc, rules_java and
 remote_coverage_tools; each is replaced here by a local repository.
 """
+
+_SYSTEM = "@authrefresh_system_libs//:"
+
+# Each library of @authrefresh_deps, and its default.
+_LIBRARIES = {
+    "grpc": ("grpc++", [_SYSTEM + "grpc++"]),
+    "protobuf": ("protobuf", [_SYSTEM + "protobuf"]),
+    "absl": ("absl", [_SYSTEM + "absl"]),
+    "crypto": ("crypto", [_SYSTEM + "crypto"]),
+    "curl": ("curl", [_SYSTEM + "curl"]),
+}
+
+# Each tool of @authrefresh_deps, and its default.
+_TOOLS = {
+    "protoc": _SYSTEM + "protoc",
+    "grpc_cpp_plugin": _SYSTEM + "grpc_cpp_plugin",
+}
 
 def _stand_in_impl(rctx):
     rctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % rctx.name)
@@ -23,12 +57,99 @@ _stand_in = repository_rule(
     doc = "A repository made of files from this one (label -> path inside it).",
 )
 
+def _deps_impl(rctx):
+    lines = [
+        "# Written by authrefresh_dependencies() (@authrefresh//bazel:deps.bzl).",
+        "package(default_visibility = [\"//visibility:public\"])",
+        "",
+    ]
+    for name, labels in rctx.attr.libraries.items():
+        lines.append("cc_library(name = %r, deps = %r)" % (name, labels))
+    for name, label in rctx.attr.tools.items():
+        lines.append("alias(name = %r, actual = %r)" % (name, label))
+    rctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % rctx.name)
+    rctx.file("BUILD", "\n".join(lines) + "\n")
+
+_deps_repo = repository_rule(
+    implementation = _deps_impl,
+    attrs = {
+        "libraries": attr.string_list_dict(),
+        "tools": attr.string_dict(),
+    },
+    doc = "Forwarding targets: what authrefresh builds against.",
+)
+
+def _absolute(label, parameter):
+    """A label as seen from any repository: //x becomes @//x (the main one)."""
+    if type(label) != "string":
+        fail("authrefresh_dependencies(%s = ...): expected label strings, got %r" % (parameter, label))
+    if label.startswith("//"):
+        return "@" + label
+    if label.startswith("@"):
+        return label
+    fail("authrefresh_dependencies(%s = ...): %r is not an absolute label (start it with @ or //)" % (parameter, label))
+
 def _maybe(rule, name, **kwargs):
     if name not in native.existing_rules():
         rule(name = name, **kwargs)
 
-def authrefresh_dependencies():
-    """Declares the local repositories authrefresh builds against."""
+def authrefresh_dependencies(
+        grpc = None,
+        protobuf = None,
+        absl = None,
+        crypto = None,
+        curl = None,
+        protoc = None,
+        grpc_cpp_plugin = None):
+    """Declares the repositories authrefresh builds against.
+
+    Args:
+      grpc: labels of gRPC C++ (grpc++), default: the system's.
+      protobuf: labels of the Protobuf C++ runtime.
+      absl: labels of the Abseil libraries authrefresh uses (status,
+        statusor, strings, str_format, synchronization, time, random,
+        flat_hash_map, optional, span, cord).
+      crypto: labels of a libcrypto with OpenSSL's SHA-256 API (OpenSSL or
+        BoringSSL's crypto).
+      curl: labels of libcurl, for @authrefresh//interceptor:http_token_refresher.
+      protoc: the protoc binary that generates TokenService's code.
+      grpc_cpp_plugin: gRPC's C++ protoc plugin.
+
+    Labels start with @ (or // for your main repository). What you pass must
+    be the same gRPC and Protobuf your own code links: authrefresh then never
+    adds a second copy. Anything left out comes from /usr.
+    """
+    given = {
+        "grpc": grpc,
+        "protobuf": protobuf,
+        "absl": absl,
+        "crypto": crypto,
+        "curl": curl,
+    }
+    libraries = {}
+    for parameter, (target, default) in _LIBRARIES.items():
+        labels = given[parameter]
+        if labels == None:
+            labels = default
+        if type(labels) == "string":
+            labels = [labels]
+        libraries[target] = [_absolute(l, parameter) for l in labels]
+    tools = {}
+    for parameter, label in {"protoc": protoc, "grpc_cpp_plugin": grpc_cpp_plugin}.items():
+        tools[parameter] = _absolute(label if label != None else _TOOLS[parameter], parameter)
+
+    _maybe(_deps_repo, name = "authrefresh_deps", libraries = libraries, tools = tools)
+
+    uses_system = [l for ls in libraries.values() for l in ls if l.startswith(_SYSTEM)]
+    uses_system += [l for l in tools.values() if l.startswith(_SYSTEM)]
+    if uses_system:
+        # Debian's gRPC, Protobuf, Abseil, libcrypto and libcurl.
+        _maybe(
+            native.new_local_repository,
+            name = "authrefresh_system_libs",
+            path = "/usr",
+            build_file = str(Label("//bazel:system.BUILD")),
+        )
 
     # Debian's bazel-rules-cc 0.0.4 needs a newer Bazel; forward to native rules.
     _maybe(
@@ -56,12 +177,4 @@ def authrefresh_dependencies():
         native.local_repository,
         name = "platforms",
         path = "/usr/share/bazel/platforms",
-    )
-
-    # gRPC, Protobuf, Abseil, GoogleTest and Google Benchmark from Debian.
-    _maybe(
-        native.new_local_repository,
-        name = "system",
-        path = "/usr",
-        build_file = str(Label("//bazel:system.BUILD")),
     )

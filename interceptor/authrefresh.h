@@ -13,6 +13,11 @@
 //   auto stub = my::Api::NewStub(channel);  // calls now carry the token
 //
 // Bazel: deps = ["@authrefresh//interceptor:authrefresh"].
+// CMake: find_package(authrefresh CONFIG REQUIRED), link authrefresh::authrefresh.
+//
+// Public API: the headers in interceptor/ (this one includes them) and
+// protos/token_service.proto. Everything in interceptor/internal/ may change
+// in any release.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_
 #define AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_
@@ -24,5 +29,6 @@
 #include "interceptor/token_manager.h"         // IWYU pragma: export
 #include "interceptor/token_refresher.h"       // IWYU pragma: export
 #include "interceptor/token_store.h"           // IWYU pragma: export
+#include "interceptor/version.h"               // IWYU pragma: export
 
 #endif  // AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_

@@ -4,7 +4,7 @@ def authrefresh_fuzz_target(name, corpus, deps):
     native.cc_library(
         name = name + "_lib",
         srcs = [name + ".cc"],
-        deps = deps + [":fuzz_support", "@system//:absl"],
+        deps = deps + [":fuzz_support", "@authrefresh_deps//:absl"],
         alwayslink = True,
     )
 
