@@ -161,7 +161,9 @@ class HttpRefresherTest : public ::testing::Test {
     request.set_text(text);
     test::EchoReply reply;
     grpc::Status s = stub_->Say(&context, request, &reply);
-    if (s.ok()) EXPECT_EQ(reply.text(), text);
+    if (s.ok()) {
+      EXPECT_EQ(reply.text(), text);
+    }
     return s;
   }
 

@@ -1,3 +1,1 @@
-#include <cstdio>
-#include "interceptor/authrefresh.h"
-int main() { std::printf("authrefresh %s\n", authrefresh::Version()); }
+../cmake_consumer/main.cc

@@ -22,6 +22,6 @@ echo "== the consumer's program"
 bazel run //:app
 
 echo "== authrefresh's demo, on the consumer's gRPC"
-bazel run @authrefresh//examples:demo -- --seconds=3
+bazel run @authrefresh//examples:demo -- --seconds=5
 
 bazel shutdown

@@ -97,7 +97,10 @@ void CountingProxy::Pump(int from, int to, bool count) {
     if (count) client_bytes_ += n;
     ssize_t sent = 0;
     while (sent < n) {
-      const ssize_t w = write(to, buffer + sent, static_cast<size_t>(n - sent));
+      // MSG_NOSIGNAL: a peer that already closed is EPIPE here, not a
+      // SIGPIPE that kills the test.
+      const ssize_t w =
+          send(to, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
       if (w <= 0) {
         shutdown(from, SHUT_RDWR);
         return;

@@ -1,0 +1,117 @@
+# authrefresh's install rules (AUTHREFRESH_INSTALL), included by the
+# top-level CMakeLists.txt:
+#
+#   <prefix>/<includedir>/interceptor/*.h     the public headers and version.h
+#   <prefix>/<includedir>/protos/             token_service.proto and its generated headers
+#   <prefix>/<libdir>/libauthrefresh*.{a,so}
+#   <prefix>/<libdir>/cmake/authrefresh/      authrefreshConfig.cmake, ...ConfigVersion.cmake,
+#                                             authrefreshTargets.cmake (namespace authrefresh::)
+#   <prefix>/<libdir>/pkgconfig/              authrefresh.pc, authrefresh_http_token_refresher.pc
+#
+# Components: authrefresh_runtime (shared libraries) and authrefresh_development
+# (everything else).
+
+include(CMakePackageConfigHelpers)
+
+set(_authrefresh_cmake_dir "${CMAKE_INSTALL_LIBDIR}/cmake/authrefresh")
+
+install(TARGETS authrefresh authrefresh_http_token_refresher
+  EXPORT authrefreshTargets
+  RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT authrefresh_runtime
+  LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT authrefresh_runtime
+          NAMELINK_COMPONENT authrefresh_development
+  ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT authrefresh_development)
+
+# Public headers only: interceptor/internal/ is not API (interceptor/authrefresh.h).
+install(FILES ${AUTHREFRESH_PUBLIC_HEADERS} ${AUTHREFRESH_HTTP_PUBLIC_HEADERS}
+              "${AUTHREFRESH_GENERATED_DIR}/interceptor/version.h"
+        DESTINATION "${AUTHREFRESH_INSTALL_INCLUDEDIR}/interceptor"
+        COMPONENT authrefresh_development)
+# token_refresher.h includes protos/token_service.pb.h; the .proto is API too
+# (other implementations of the TokenService speak it).
+install(FILES protos/token_service.proto
+              "${AUTHREFRESH_GENERATED_DIR}/protos/token_service.pb.h"
+              "${AUTHREFRESH_GENERATED_DIR}/protos/token_service.grpc.pb.h"
+        DESTINATION "${AUTHREFRESH_INSTALL_INCLUDEDIR}/protos"
+        COMPONENT authrefresh_development)
+
+# The CMake package.
+install(EXPORT authrefreshTargets
+  NAMESPACE authrefresh::
+  DESTINATION "${_authrefresh_cmake_dir}"
+  COMPONENT authrefresh_development)
+configure_package_config_file(cmake/authrefreshConfig.cmake.in
+  "${PROJECT_BINARY_DIR}/authrefreshConfig.cmake"
+  INSTALL_DESTINATION "${_authrefresh_cmake_dir}")
+# 0.x: a minor release may break the API, so 0.3.x satisfies a request for
+# 0.3 (or 0.3.y, y <= x) and nothing else.
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/authrefreshConfigVersion.cmake"
+  VERSION "${PROJECT_VERSION}"
+  COMPATIBILITY SameMinorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/authrefreshConfig.cmake"
+              "${PROJECT_BINARY_DIR}/authrefreshConfigVersion.cmake"
+        DESTINATION "${_authrefresh_cmake_dir}"
+        COMPONENT authrefresh_development)
+
+# The pkg-config files, one per library, as the CMake targets and the Bazel
+# targets are split: only users of the HTTP refresher get libcurl.
+#
+# Requires lists what a consumer's link line needs. For a static
+# libauthrefresh.a that is everything it uses, since
+# `pkg-config --libs` leaves out Requires.private (the system's own libraries
+# are shared, so nobody needs `--static`). For shared libraries, what only the
+# implementation uses goes to Requires.private: a normal link then does not
+# overlink, and `pkg-config --static` still lists it.
+set(_authrefresh_pc_public grpc++ protobuf absl_status absl_statusor absl_strings absl_time)
+set(_authrefresh_pc_private absl_core_headers absl_flat_hash_set absl_str_format absl_synchronization libcrypto)
+set(_authrefresh_http_pc_public authrefresh)
+set(_authrefresh_http_pc_private libcurl absl_base absl_core_headers absl_strings absl_synchronization)
+if(NOT BUILD_SHARED_LIBS)
+  list(APPEND _authrefresh_pc_public ${_authrefresh_pc_private})
+  list(APPEND _authrefresh_http_pc_public ${_authrefresh_http_pc_private})
+  set(_authrefresh_pc_private "")
+  set(_authrefresh_http_pc_private "")
+  # Threads::Threads, for a static library's users.
+  set(AUTHREFRESH_PC_LIBS_EXTRA " -pthread")
+else()
+  set(AUTHREFRESH_PC_LIBS_EXTRA "")
+endif()
+
+# The prefix is found from the .pc file's own place (${pcfiledir}), so that
+# the files stay right when the prefix differs from CMAKE_INSTALL_PREFIX
+# (`cmake --install build --prefix DIR`, a moved tree), as Meson's
+# pkgconfig.relocatable does. With an absolute libdir or includedir, the
+# absolute paths are written instead.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${AUTHREFRESH_INSTALL_INCLUDEDIR}")
+  set(AUTHREFRESH_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+  set(AUTHREFRESH_PC_LIBDIR "${CMAKE_INSTALL_FULL_LIBDIR}")
+  if(IS_ABSOLUTE "${AUTHREFRESH_INSTALL_INCLUDEDIR}")
+    set(AUTHREFRESH_PC_INCLUDEDIR "${AUTHREFRESH_INSTALL_INCLUDEDIR}")
+  else()
+    set(AUTHREFRESH_PC_INCLUDEDIR "\${prefix}/${AUTHREFRESH_INSTALL_INCLUDEDIR}")
+  endif()
+else()
+  file(RELATIVE_PATH _authrefresh_pc_up "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+  string(REGEX REPLACE "/$" "" _authrefresh_pc_up "${_authrefresh_pc_up}")
+  set(AUTHREFRESH_PC_PREFIX "\${pcfiledir}/${_authrefresh_pc_up}")
+  set(AUTHREFRESH_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+  set(AUTHREFRESH_PC_INCLUDEDIR "\${prefix}/${AUTHREFRESH_INSTALL_INCLUDEDIR}")
+endif()
+
+set(AUTHREFRESH_PC_NAME authrefresh)
+set(AUTHREFRESH_PC_DESCRIPTION "${PROJECT_DESCRIPTION}")
+list(JOIN _authrefresh_pc_public " " AUTHREFRESH_PC_REQUIRES)
+list(JOIN _authrefresh_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
+configure_file(cmake/authrefresh.pc.in "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh.pc" @ONLY)
+
+set(AUTHREFRESH_PC_NAME authrefresh_http_token_refresher)
+set(AUTHREFRESH_PC_DESCRIPTION "authrefresh's RFC 6749 HTTP token-endpoint refresher (libcurl)")
+list(JOIN _authrefresh_http_pc_public " " AUTHREFRESH_PC_REQUIRES)
+list(JOIN _authrefresh_http_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
+configure_file(cmake/authrefresh.pc.in
+               "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_http_token_refresher.pc" @ONLY)
+
+install(FILES "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh.pc"
+              "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_http_token_refresher.pc"
+        DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig"
+        COMPONENT authrefresh_development)
