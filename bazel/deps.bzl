@@ -6,7 +6,8 @@ A project that depends on authrefresh adds to its WORKSPACE:
     load("@authrefresh//bazel:deps.bzl", "authrefresh_dependencies")
     authrefresh_dependencies()
 
-By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto and libcurl come from
+(plus authrefresh_offline_bazel_repositories() with Debian's Bazel 4.2.3 and
+no network). By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto and libcurl come from
 the system (Debian's -dev packages, through the repository
 @authrefresh_system_libs). A project that builds its own gRPC passes its own
 targets instead, and then nothing of authrefresh's links a library from /usr:
@@ -21,10 +22,8 @@ targets instead, and then nothing of authrefresh's links a library from /usr:
         grpc_cpp_plugin = "@com_github_grpc_grpc//src/compiler:grpc_cpp_plugin",
     )
 
-authrefresh's BUILD files name these only through @authrefresh_deps, a
-repository of forwarding targets that this function writes. Bazel 4.2's
-@bazel_tools would otherwise download rules_cc, rules_java and
-remote_coverage_tools; each is replaced here by a local repository.
+authrefresh's libraries name these only through @authrefresh_deps, a
+repository of forwarding targets that this function writes.
 """
 
 _SYSTEM = "@authrefresh_system_libs//:"
@@ -81,6 +80,8 @@ _deps_repo = repository_rule(
 
 def _absolute(label, parameter):
     """A label as seen from any repository: //x becomes @//x (the main one)."""
+    if type(label) == "Label":
+        label = str(label)
     if type(label) != "string":
         fail("authrefresh_dependencies(%s = ...): expected label strings, got %r" % (parameter, label))
     if label.startswith("//"):
@@ -106,18 +107,22 @@ def authrefresh_dependencies(
     Args:
       grpc: labels of gRPC C++ (grpc++), default: the system's.
       protobuf: labels of the Protobuf C++ runtime.
-      absl: labels of the Abseil libraries authrefresh uses (status,
-        statusor, strings, str_format, synchronization, time, random,
-        flat_hash_map, optional, span, cord).
+      absl: labels of the Abseil libraries authrefresh uses: base,
+        container:flat_hash_set, status, status:statusor, strings,
+        strings:str_format, synchronization, time.
       crypto: labels of a libcrypto with OpenSSL's SHA-256 API (OpenSSL or
         BoringSSL's crypto).
       curl: labels of libcurl, for @authrefresh//interceptor:http_token_refresher.
       protoc: the protoc binary that generates TokenService's code.
       grpc_cpp_plugin: gRPC's C++ protoc plugin.
 
-    Labels start with @ (or // for your main repository). What you pass must
-    be the same gRPC and Protobuf your own code links: authrefresh then never
-    adds a second copy. Anything left out comes from /usr.
+    Labels start with @ (or // for your main repository); a Label works too.
+    What you pass must be the same gRPC and Protobuf your own code links:
+    authrefresh then never adds a second copy. grpc, protobuf, absl, crypto,
+    protoc and grpc_cpp_plugin go together: give all of them or none. curl
+    may be left out (the system's), or ignored if you do not use the HTTP
+    refresher. authrefresh's own tests and benchmarks use GoogleTest and
+    Google Benchmark from the system whatever you pass.
     """
     given = {
         "grpc": grpc,
@@ -126,19 +131,39 @@ def authrefresh_dependencies(
         "crypto": crypto,
         "curl": curl,
     }
+
+    # gRPC, Protobuf, Abseil, the code generators and libcrypto come as one
+    # set: Debian's protoc with another Protobuf runtime does not compile, and
+    # Debian's Abseil or libcrypto beside another gRPC's are a second copy.
+    together = dict(given, protoc = protoc, grpc_cpp_plugin = grpc_cpp_plugin)
+    together.pop("curl")
+    missing = sorted([k for k, v in together.items() if v == None])
+    if missing and len(missing) != len(together):
+        fail("authrefresh_dependencies(): %s given but not %s; pass all of them (your own gRPC) or none (the system's)" % (
+            ", ".join(sorted([k for k in together if k not in missing])),
+            ", ".join(missing),
+        ))
     libraries = {}
     for parameter, (target, default) in _LIBRARIES.items():
         labels = given[parameter]
         if labels == None:
             labels = default
-        if type(labels) == "string":
+        if type(labels) != "list":
             labels = [labels]
         libraries[target] = [_absolute(l, parameter) for l in labels]
     tools = {}
     for parameter, label in {"protoc": protoc, "grpc_cpp_plugin": grpc_cpp_plugin}.items():
         tools[parameter] = _absolute(label if label != None else _TOOLS[parameter], parameter)
 
-    _maybe(_deps_repo, name = "authrefresh_deps", libraries = libraries, tools = tools)
+    existing = native.existing_rule("authrefresh_deps")
+    if existing:
+        # Called twice (say, by another library's deps macro first): the
+        # second call must not silently lose the first's choice, or the other way round.
+        before = {k: list(v) for k, v in existing["libraries"].items()}
+        if before != libraries or dict(existing["tools"]) != tools:
+            fail("authrefresh_dependencies() was called twice with different dependencies; call it once, from your WORKSPACE, before anything that calls it for you")
+    else:
+        _deps_repo(name = "authrefresh_deps", libraries = libraries, tools = tools)
 
     uses_system = [l for ls in libraries.values() for l in ls if l.startswith(_SYSTEM)]
     uses_system += [l for l in tools.values() if l.startswith(_SYSTEM)]
@@ -150,6 +175,16 @@ def authrefresh_dependencies(
             path = "/usr",
             build_file = str(Label("//bazel:system.BUILD")),
         )
+
+def authrefresh_offline_bazel_repositories():
+    """Debian 12's Bazel 4.2.3 (bazel-bootstrap), offline: local stand-ins for
+    what its @bazel_tools would otherwise download.
+
+    authrefresh's own WORKSPACE calls this; call it too if your workspace is
+    built by Debian's Bazel with no network, before anything else declares
+    these repositories. Elsewhere, leave it out: @platforms and @rules_java
+    come from Debian's packages, and `bazel coverage` is switched off.
+    """
 
     # Debian's bazel-rules-cc 0.0.4 needs a newer Bazel; forward to native rules.
     _maybe(

@@ -38,7 +38,7 @@ def cc_grpc_proto(name, src, deps = [], visibility = None):
         name = name + "_proto",
         srcs = [base + ".pb.cc"],
         hdrs = [base + ".pb.h"],
-        deps = ["@authrefresh_deps//:protobuf"],
+        deps = deps + ["@authrefresh_deps//:protobuf"],
         visibility = visibility,
     )
     native.cc_library(

@@ -17,13 +17,18 @@ endfunction()
 
 # authrefresh_library_properties(<target> <export name>)
 #
-# What both installed libraries share: the warnings, the name the target has
+# What both installed libraries share: the warnings, PIC, the name the target has
 # in the authrefresh:: namespace once installed, and the shared library's
 # version. authrefresh is 0.x: a minor release may break the ABI, so the
 # SOVERSION is MAJOR.MINOR (libauthrefresh.so.0.3), as the package's
 # compatibility is SameMinorVersion.
 function(authrefresh_library_properties target export_name)
   authrefresh_warnings(${target})
+  # PIC unless the project says otherwise: a static libauthrefresh.a can then
+  # be linked into the application's own shared libraries.
+  if(NOT DEFINED CMAKE_POSITION_INDEPENDENT_CODE)
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  endif()
   set_target_properties(${target} PROPERTIES
     EXPORT_NAME ${export_name}
     VERSION ${PROJECT_VERSION}

@@ -9,14 +9,19 @@ cd "$(dirname "$0")"
 targets=(//:app @authrefresh//examples:quickstart @authrefresh//examples:demo)
 bazel build "${targets[@]}"
 
-echo "== nothing of authrefresh's comes from @authrefresh_system_libs"
+echo "== authrefresh's libraries reach gRPC, Protobuf and Abseil through the consumer's repositories"
 query="deps(//:app) + deps(@authrefresh//examples:quickstart) + deps(@authrefresh//examples:demo)"
-system="$(bazel query "$query" 2>/dev/null | grep -c '^@authrefresh_system_libs' || true)"
+deps="$(bazel query "$query")"  # fails, and so does this script, on any unknown repository
+for want in @com_github_grpc_grpc//:grpc++ @com_google_protobuf//:protobuf \
+            @com_google_protobuf//:protoc @com_google_absl//absl/status:statusor @openssl//:crypto; do
+  grep -qxF "$want" <<<"$deps" || { echo "FAIL: $want is not among the dependencies"; exit 1; }
+done
+system="$(grep -c '^@authrefresh_system_libs' <<<"$deps" || true)"
 if [[ "$system" != 0 ]]; then
   echo "FAIL: $system targets of @authrefresh_system_libs in the consumer's build"
   exit 1
 fi
-echo "ok: 0 targets"
+echo "ok: $(wc -l <<<"$deps") targets, the consumer's gRPC among them, 0 of @authrefresh_system_libs"
 
 echo "== the consumer's program"
 bazel run //:app

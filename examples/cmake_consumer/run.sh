@@ -31,8 +31,10 @@ fail() { printf 'FAIL %s\n' "$*"; exit 1; }
 
 step "1. authrefresh: configure, build (Release, BUILD_SHARED_LIBS=$shared), install into $prefix"
 rm -rf "$prefix"
-cmake -S "$src" -B "$work/authrefresh-build" -DCMAKE_BUILD_TYPE=Release \
-  -DBUILD_SHARED_LIBS="$shared" -DAUTHREFRESH_BUILD_TESTS=OFF -DAUTHREFRESH_BUILD_EXAMPLES=OFF
+# The README's three commands, with this run's paths.
+extra=()
+if [[ "$shared" == "ON" ]]; then extra=(-DBUILD_SHARED_LIBS=ON); fi
+cmake -S "$src" -B "$work/authrefresh-build" -DCMAKE_BUILD_TYPE=Release "${extra[@]}"
 cmake --build "$work/authrefresh-build" -j "$jobs"
 cmake --install "$work/authrefresh-build" --prefix "$prefix"
 
