@@ -22,7 +22,7 @@ class AuthRefreshInterceptorFactory final
       : manager_(std::move(manager)),
         config_(manager_->coordinator(), options.excluded_methods,
                 options.allow_insecure_transport, options.is_rejection,
-                default_compression, &CallAuth::RunAttempt, std::move(misconfigured)) {}
+                default_compression, std::move(misconfigured)) {}
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {

@@ -33,6 +33,43 @@ int TimeScale() {
   return scale;
 }
 
+// What `threads` threads calling Say() back to back saw.
+struct Load {
+  int calls = 0;
+  int failed = 0;
+  int first_error_code = -1;  // of the first failed call seen
+  absl::Duration elapsed;
+};
+
+// Runs `threads` threads that call Say() until each has made `calls_each`
+// calls, or, with calls_each 0, until `run` has passed.
+Load RunLoad(Harness& h, int threads, int calls_each, absl::Duration run,
+             const std::string& text) {
+  std::atomic<int> calls{0}, failed{0}, first_error_code{-1};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      test::EchoRequest request;
+      request.set_text(text);
+      for (int i = 0; calls_each > 0 ? i < calls_each : absl::Now() - start < run; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+        test::EchoReply reply;
+        grpc::Status s = h.stub().Say(&ctx, request, &reply);
+        ++calls;
+        if (!s.ok()) {
+          ++failed;
+          int expected = -1;
+          first_error_code.compare_exchange_strong(expected, s.error_code());
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return Load{calls.load(), failed.load(), first_error_code.load(), absl::Now() - start};
+}
+
 TEST(Stress, SixteenThreadsThousandCallsEachWhileTokensExpireEvery50ms) {
   // Sanitizer builds run several times slower; they scale the token lifetime
   // (AUTHREFRESH_TIME_SCALE, set by --config=asan), since a token that
@@ -45,29 +82,8 @@ TEST(Stress, SixteenThreadsThousandCallsEachWhileTokensExpireEvery50ms) {
   options.servers.access_ttl = kTtl;
   Harness h(options);  // default loop protection (min_refresh_interval 1 s)
 
-  std::atomic<int> failed{0};
-  std::atomic<int> first_error_code{-1};
-  const absl::Time start = absl::Now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      test::EchoRequest request;
-      request.set_text("stress");
-      for (int i = 0; i < kCallsPerThread; ++i) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-        test::EchoReply reply;
-        grpc::Status s = h.stub().Say(&ctx, request, &reply);
-        if (!s.ok()) {
-          ++failed;
-          int expected = -1;
-          first_error_code.compare_exchange_strong(expected, s.error_code());
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  const absl::Duration elapsed = absl::Now() - start;
+  const Load load = RunLoad(h, kThreads, kCallsPerThread, absl::ZeroDuration(), "stress");
+  const absl::Duration elapsed = load.elapsed;
 
   const TokenManagerStats stats = h.manager()->Stats();
   const double periods = elapsed / kTtl;
@@ -78,7 +94,8 @@ TEST(Stress, SixteenThreadsThousandCallsEachWhileTokensExpireEvery50ms) {
               static_cast<unsigned long long>(stats.refreshes_succeeded),
               static_cast<unsigned long long>(stats.calls_replayed),
               h.echo().hits(), kThreads * kCallsPerThread);
-  EXPECT_EQ(failed.load(), 0) << "first error code " << first_error_code.load();
+  EXPECT_EQ(load.calls, kThreads * kCallsPerThread);
+  EXPECT_EQ(load.failed, 0) << "first error code " << load.first_error_code;
   EXPECT_EQ(h.authority().reuse_detected(), 0);
   EXPECT_EQ(stats.refreshes_failed, 0u);
   // At most one refresh per token lifetime (plus the first), and not one per
@@ -99,39 +116,17 @@ TEST(Stress, TokensThatDieBeforeTheirExpiresInNeverFailACall) {
   Harness h(options);  // default options: min_refresh_interval 1 s
   h.authority().set_advertised_expires_in(absl::Seconds(1) * scale);
 
-  std::atomic<int> calls{0}, failed{0};
-  std::atomic<int> first_error_code{-1};
-  const absl::Time start = absl::Now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      test::EchoRequest request;
-      request.set_text("early death");
-      while (absl::Now() - start < kRun) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-        test::EchoReply reply;
-        grpc::Status s = h.stub().Say(&ctx, request, &reply);
-        ++calls;
-        if (!s.ok()) {
-          ++failed;
-          int expected = -1;
-          first_error_code.compare_exchange_strong(expected, s.error_code());
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  const absl::Duration elapsed = absl::Now() - start;
+  const Load load = RunLoad(h, kThreads, 0, kRun, "early death");
+  const absl::Duration elapsed = load.elapsed;
   const TokenManagerStats stats = h.manager()->Stats();
   const double lifetimes = elapsed / kRealLifetime;
   std::printf("tokens live %.0f ms, expires_in says %.0f s; %d calls in %.0f ms "
               "(%.1f lifetimes): %d failed, %llu refreshes, %llu replays\n",
-              absl::ToDoubleMilliseconds(kRealLifetime), 1.0 * scale, calls.load(),
-              absl::ToDoubleMilliseconds(elapsed), lifetimes, failed.load(),
+              absl::ToDoubleMilliseconds(kRealLifetime), 1.0 * scale, load.calls,
+              absl::ToDoubleMilliseconds(elapsed), lifetimes, load.failed,
               static_cast<unsigned long long>(stats.refreshes_succeeded),
               static_cast<unsigned long long>(stats.calls_replayed));
-  EXPECT_EQ(failed.load(), 0) << "first error code " << first_error_code.load();
+  EXPECT_EQ(load.failed, 0) << "first error code " << load.first_error_code;
   EXPECT_EQ(h.authority().reuse_detected(), 0);
   EXPECT_EQ(stats.refreshes_failed, 0u);
   // One refresh per lifetime, give or take the first and the last.

@@ -51,15 +51,20 @@ grpc_status_code CoreCode(const absl::Status& s) {
   return static_cast<grpc_status_code>(s.code());
 }
 
+// A synchronous answer with `s`'s token; core takes ownership of the slices.
+void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_creds_md) {
+  creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
+  creds_md[0].value = HeaderSlice(s);
+  *num_creds_md = 1;
+}
+
 // Fills a synchronous answer; core takes ownership of the slices and of
 // `error_details`.
 void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
                size_t* num_creds_md, grpc_status_code* status,
                const char** error_details) {
   if (result.ok()) {
-    creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
-    creds_md[0].value = HeaderSlice(**result);
-    *num_creds_md = 1;
+    AttachNow(**result, creds_md, num_creds_md);
     return;
   }
   *status = CoreCode(result.status());
@@ -320,23 +325,11 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   if (mode_ == Mode::kOwn) return 1;  // nothing to add
   if (attempt > 1) coordinator.CountReplay();
 
-  // Records the token an attempt carries.
-  auto carried = [this, attempt](uint64_t generation) {
-    last_generation_.store(generation, std::memory_order_relaxed);
-    if (attempt == 1) first_generation_.store(generation, std::memory_order_relaxed);
-    if (attempt == 2 &&
-        generation > first_generation_.load(std::memory_order_relaxed)) {
-      swapped_.store(true, std::memory_order_relaxed);
-    }
-  };
-
   if (mode_ == Mode::kSkip) {
     const TokenSnapshot& s = coordinator.Current();
     if (s.session_expired.ok() && !s.authorization.empty()) {
-      creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
-      creds_md[0].value = HeaderSlice(s);
-      *num_creds_md = 1;
-      carried(s.generation);
+      AttachNow(s, creds_md, num_creds_md);
+      Carried(attempt, s.generation);
     }
     return 1;
   }
@@ -355,10 +348,8 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
     // The fast path: no lock unless the token changed.
     const TokenSnapshot& s = coordinator.Current();
     if (coordinator.Sendable(s)) {
-      creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
-      creds_md[0].value = HeaderSlice(s);
-      *num_creds_md = 1;
-      carried(s.generation);
+      AttachNow(s, creds_md, num_creds_md);
+      Carried(attempt, s.generation);
       return 1;
     }
   }
@@ -399,7 +390,7 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
       failed_attempt_ = attempt;
     }
   }
-  if (now->ok()) carried((**now)->generation);
+  if (now->ok()) Carried(attempt, (**now)->generation);
   AnswerNow(*now, creds_md, num_creds_md, status, error_details);
   return 1;
 }
@@ -423,13 +414,13 @@ void CallAuth::Settle() {
       failed_attempt_ = pending->attempt();
     }
   }
-  if (generation == 0) return;
+  if (generation != 0) Carried(pending->attempt(), generation);
+}
+
+void CallAuth::Carried(int attempt, uint64_t generation) {
   last_generation_.store(generation, std::memory_order_relaxed);
-  if (pending->attempt() == 1) {
-    first_generation_.store(generation, std::memory_order_relaxed);
-  }
-  if (pending->attempt() == 2 &&
-      generation > first_generation_.load(std::memory_order_relaxed)) {
+  if (attempt == 1) first_generation_.store(generation, std::memory_order_relaxed);
+  if (attempt == 2 && generation > first_generation_.load(std::memory_order_relaxed)) {
     swapped_.store(true, std::memory_order_relaxed);
   }
 }

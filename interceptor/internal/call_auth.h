@@ -46,8 +46,8 @@ namespace internal {
 
 class CallAuth final : public grpc::experimental::Interceptor {
  public:
-  // What the per-call credentials run for each attempt of `call`
-  // (CallCredentialsPool::Attempt).
+  // What the per-call credentials (CallCredentialsPool) run for each attempt
+  // of `call`.
   static int RunAttempt(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
                         void* user_data, grpc_metadata* creds_md,
                         size_t* num_creds_md, grpc_status_code* status,
@@ -90,6 +90,8 @@ class CallAuth final : public grpc::experimental::Interceptor {
   absl::Status StopReplay(int attempt);
   // Takes in what a finished asynchronous attempt recorded.
   void Settle() ABSL_LOCKS_EXCLUDED(mu_);
+  // Records that attempt `attempt` carries the token of `generation`.
+  void Carried(int attempt, uint64_t generation);
 
   // The method, copied when the call is created: ClientRpcInfo keeps only a
   // pointer to the application's string, which a GenericStub call may free

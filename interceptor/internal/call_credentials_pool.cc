@@ -1,13 +1,13 @@
 #include "interceptor/internal/call_credentials_pool.h"
 
 #include "grpc/support/string_util.h"
+#include "interceptor/internal/call_auth.h"
 
 namespace authrefresh {
 namespace internal {
 
-CallCredentialsPool::CallCredentialsPool(grpc_security_level min_security_level,
-                                         Attempt attempt)
-    : min_security_level_(min_security_level), attempt_(attempt) {}
+CallCredentialsPool::CallCredentialsPool(grpc_security_level min_security_level)
+    : min_security_level_(min_security_level) {}
 
 CallCredentialsPool::~CallCredentialsPool() {
   std::vector<Slot*> idle;
@@ -31,7 +31,6 @@ CallCredentialsPool::Slot* CallCredentialsPool::Take(CallAuth* call) {
   }
   if (slot == nullptr) {
     slot = new Slot();
-    slot->attempt_ = attempt_;
     grpc_metadata_credentials_plugin plugin;
     plugin.get_metadata = &CallCredentialsPool::GetMetadata;
     plugin.debug_string = nullptr;
@@ -72,8 +71,8 @@ int CallCredentialsPool::GetMetadata(
     *error_details = gpr_strdup("authrefresh: the call is over");
     return 1;
   }
-  return slot->attempt_(call, cb, user_data, creds_md, num_creds_md, status,
-                        error_details);
+  return CallAuth::RunAttempt(call, cb, user_data, creds_md, num_creds_md, status,
+                             error_details);
 }
 
 void CallCredentialsPool::Destroy(void* state) { delete static_cast<Slot*>(state); }

@@ -24,13 +24,6 @@ class CallAuth;
 
 class CallCredentialsPool {
  public:
-  // Runs an attempt of `call`: the plugin's get_metadata, for the call the
-  // credentials serve now.
-  using Attempt = int (*)(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
-                          void* user_data, grpc_metadata* creds_md,
-                          size_t* num_creds_md, grpc_status_code* status,
-                          const char** error_details);
-
   // One credentials object and the call it serves.
   class Slot {
    public:
@@ -40,10 +33,10 @@ class CallCredentialsPool {
     friend class CallCredentialsPool;
     std::atomic<CallAuth*> call_{nullptr};
     grpc_call_credentials* credentials_ = nullptr;
-    Attempt attempt_ = nullptr;
   };
 
-  CallCredentialsPool(grpc_security_level min_security_level, Attempt attempt);
+  // Each attempt of a call runs CallAuth::RunAttempt for it.
+  explicit CallCredentialsPool(grpc_security_level min_security_level);
   // Releases the idle objects. Every call must have given its slot back.
   ~CallCredentialsPool();
   CallCredentialsPool(const CallCredentialsPool&) = delete;
@@ -66,7 +59,6 @@ class CallCredentialsPool {
   static constexpr size_t kMaxIdle = 256;
 
   const grpc_security_level min_security_level_;
-  const Attempt attempt_;
   CallMutex mu_;
   std::vector<Slot*> idle_ ABSL_GUARDED_BY(mu_);
 };

@@ -30,12 +30,10 @@ using RejectionPolicy = std::function<bool(const ServerAnswer&)>;
 
 class InterceptorConfig {
  public:
-  // `attempt` runs an attempt of a call (CallAuth's plugin).
   InterceptorConfig(std::shared_ptr<RefreshCoordinator> coordinator,
                     const std::vector<std::string>& excluded,
                     bool allow_insecure_transport, RejectionPolicy is_rejection,
                     grpc_compression_algorithm default_compression,
-                    CallCredentialsPool::Attempt attempt,
                     absl::Status misconfigured = absl::OkStatus())
       : coordinator(std::move(coordinator)),
         methods(excluded),
@@ -44,9 +42,8 @@ class InterceptorConfig {
         default_compression(default_compression),
         misconfigured(std::move(misconfigured)),
         token_credentials_(allow_insecure_transport ? GRPC_SECURITY_NONE
-                                                   : GRPC_PRIVACY_AND_INTEGRITY,
-                           attempt),
-        no_security_credentials_(GRPC_SECURITY_NONE, attempt) {}
+                                                   : GRPC_PRIVACY_AND_INTEGRITY),
+        no_security_credentials_(GRPC_SECURITY_NONE) {}
 
   // Call credentials for a call: those that carry the token ask for privacy
   // and integrity unless allow_insecure_transport (gRPC itself then refuses

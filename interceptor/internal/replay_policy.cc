@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <set>
 #include <utility>
+#include <vector>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -45,23 +47,30 @@ bool IsUnauthenticatedCode(const Value& code) {
          absl::AsciiStrToUpper(code.string_value()) == kUnauthenticated;
 }
 
-// Records in `scopes` which names `method_config` covers, and whether its
-// retries are UNAUTHENTICATED only.
-void RecordScopes(const Struct& method_config, bool other_codes,
-                  RetryScopes* scopes) {
+// A method config's names, as (service, method) pairs; "" where absent.
+std::vector<std::pair<std::string, std::string>> NamesOf(const Struct& method_config) {
+  std::vector<std::pair<std::string, std::string>> out;
   auto names = method_config.fields().find("name");
   if (names == method_config.fields().end() ||
       names->second.kind_case() != Value::kListValue) {
-    return;
+    return out;
   }
   for (const Value& name : names->second.list_value().values()) {
     if (name.kind_case() != Value::kStructValue) continue;
     const auto& n = name.struct_value().fields();
     auto service = n.find("service");
     auto method = n.find("method");
-    const std::string s =
-        service == n.end() ? "" : service->second.string_value();
-    const std::string m = method == n.end() ? "" : method->second.string_value();
+    out.emplace_back(service == n.end() ? "" : service->second.string_value(),
+                     method == n.end() ? "" : method->second.string_value());
+  }
+  return out;
+}
+
+// Records in `scopes` which names `method_config` covers, and whether its
+// retries are UNAUTHENTICATED only.
+void RecordScopes(const Struct& method_config, bool other_codes,
+                  RetryScopes* scopes) {
+  for (const auto& [s, m] : NamesOf(method_config)) {
     if (s.empty()) {
       if (other_codes) scopes->AddAll();
     } else if (m.empty()) {
@@ -75,18 +84,8 @@ void RecordScopes(const Struct& method_config, bool other_codes,
 }
 
 bool CoversDefault(const Struct& method_config) {
-  auto names = method_config.fields().find("name");
-  if (names == method_config.fields().end() ||
-      names->second.kind_case() != Value::kListValue) {
-    return false;
-  }
-  for (const Value& name : names->second.list_value().values()) {
-    if (name.kind_case() != Value::kStructValue) continue;
-    auto service = name.struct_value().fields().find("service");
-    if (service == name.struct_value().fields().end() ||
-        service->second.string_value().empty()) {
-      return true;
-    }
+  for (const auto& [service, method] : NamesOf(method_config)) {
+    if (service.empty()) return true;
   }
   return false;
 }
@@ -96,19 +95,8 @@ bool CoversDefault(const Struct& method_config) {
 bool NamesAnyOf(const Struct& method_config,
                 const std::vector<MethodPolicy::ConfigName>& excluded,
                 std::set<std::pair<std::string, std::string>>* unconfigured) {
-  auto names = method_config.fields().find("name");
-  if (names == method_config.fields().end() ||
-      names->second.kind_case() != Value::kListValue) {
-    return false;
-  }
   bool any = false;
-  for (const Value& name : names->second.list_value().values()) {
-    if (name.kind_case() != Value::kStructValue) continue;
-    const auto& n = name.struct_value().fields();
-    auto service = n.find("service");
-    auto method = n.find("method");
-    const std::string s = service == n.end() ? "" : service->second.string_value();
-    const std::string m = method == n.end() ? "" : method->second.string_value();
+  for (const auto& [s, m] : NamesOf(method_config)) {
     for (const MethodPolicy::ConfigName& e : excluded) {
       if (e.service == s && e.method == m) {
         any = true;

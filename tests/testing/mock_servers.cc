@@ -326,6 +326,18 @@ int MockEchoService::accepted() {
   return hits_ - rejected_;
 }
 
+// gRPC's grpc-previous-rpc-attempts: 0 on a call's first attempt.
+static int PreviousAttempts(const grpc::ServerContext& context) {
+  auto previous = context.client_metadata().find("grpc-previous-rpc-attempts");
+  int n = 0;
+  if (previous == context.client_metadata().end() ||
+      !absl::SimpleAtoi(absl::string_view(previous->second.data(), previous->second.size()),
+                        &n)) {
+    return 0;
+  }
+  return n;
+}
+
 grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
                                         std::string* fingerprint, int* hit) {
   std::string token;
@@ -352,16 +364,7 @@ grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
   for (auto a = first; a != last; ++a) {
     ++authorizations_[std::string(a->second.data(), a->second.size())];
   }
-  int attempt = 1;
-  auto previous = context->client_metadata().find("grpc-previous-rpc-attempts");
-  if (previous != context->client_metadata().end()) {
-    int n = 0;
-    if (absl::SimpleAtoi(absl::string_view(previous->second.data(),
-                                           previous->second.size()),
-                         &n)) {
-      attempt = n + 1;
-    }
-  }
+  const int attempt = PreviousAttempts(*context) + 1;
   max_attempt_ = std::max(max_attempt_, attempt);
   if (!failures_.empty()) {
     grpc::Status failure = failures_.front();
@@ -411,15 +414,7 @@ grpc::Status MockEchoService::Say(grpc::ServerContext* context,
   if (context->deadline() < std::chrono::system_clock::time_point::max()) {
     reply->set_deadline_unix_ms(absl::ToUnixMillis(absl::FromChrono(context->deadline())));
   }
-  auto previous = context->client_metadata().find("grpc-previous-rpc-attempts");
-  if (previous != context->client_metadata().end()) {
-    int n = 0;
-    if (absl::SimpleAtoi(absl::string_view(previous->second.data(),
-                                           previous->second.size()),
-                         &n)) {
-      reply->set_previous_attempts(n);
-    }
-  }
+  reply->set_previous_attempts(PreviousAttempts(*context));
   reply->set_request_padding_bytes(static_cast<int64_t>(request->padding().size()));
   return grpc::Status::OK;
 }
