@@ -290,8 +290,8 @@ absl::Status CallAuth::StopReplay(int attempt) {
 void CallAuth::Refuse(InterceptorBatchMethods* m, grpc::Status status) {
   mode_ = Mode::kRefused;
   refusal_ = std::move(status);
-  // A call that is not hijacked ends only by being cancelled; its status is
-  // replaced at POST_RECV_STATUS.
+  // The call is gRPC's own (nothing hijacks it), so it ends only by being
+  // cancelled; its status is replaced at POST_RECV_STATUS.
   info_->client_context()->TryCancel();
   m->Proceed();
 }
