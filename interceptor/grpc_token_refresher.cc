@@ -40,12 +40,12 @@ class GrpcTokenRefresher final : public TokenRefresher {
     if (context != nullptr) context->TryCancel();
   }
 
-  void Refresh(const std::string& refresh_token, Done done) override {
+  void Refresh(const GrantRequest& request, Done done) override {
     auto grant = std::make_shared<Grant>();
     grant->context = std::make_shared<grpc::ClientContext>();
     grant->context->set_deadline(
         absl::ToChronoTime(absl::Now() + options_.timeout));
-    grant->request.set_refresh_token(refresh_token);
+    grant->request.set_refresh_token(request.refresh_token);
     grant->request.set_client_id(options_.client_id);
     grant->request.set_scope(options_.scope);
     {

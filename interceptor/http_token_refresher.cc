@@ -2,7 +2,7 @@
 
 #include <curl/curl.h>
 
-#include <fstream>
+#include <algorithm>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -12,8 +12,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "interceptor/internal/jws.h"
 #include "interceptor/internal/mutex.h"
 #include "interceptor/internal/oauth_http.h"
+#include "interceptor/internal/token_request.h"
 
 namespace authrefresh {
 namespace {
@@ -27,13 +29,7 @@ void InitCurlOnce() {
   absl::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// application/x-www-form-urlencoded value encoding, by libcurl.
-std::string FormEncode(const std::string& value) {
-  char* escaped = curl_easy_escape(nullptr, value.data(), static_cast<int>(value.size()));
-  std::string out = escaped ? escaped : "";
-  curl_free(escaped);
-  return out;
-}
+using internal::FormEncode;
 
 // Validates the endpoint with libcurl's URL parser and returns its scheme.
 absl::StatusOr<std::string> CheckEndpoint(const std::string& endpoint) {
@@ -79,66 +75,288 @@ absl::StatusOr<std::string> CheckEndpoint(const std::string& endpoint) {
   return scheme;
 }
 
-absl::Status CheckOptions(const Options& o) {
+constexpr absl::string_view kOptions = "HttpTokenRefresherOptions";
+
+bool IsSet(const JwtSigningKey& k) {
+  return !k.private_key_pem.empty() || !k.private_key_file.empty() ||
+         !k.key_id.empty() || !k.certificate_pem.empty() || !k.certificate_file.empty();
+}
+
+// Reads `key`'s PEM text and file (exactly one of the two for the private
+// key, at most one for the certificate) and makes its signer.
+absl::StatusOr<std::shared_ptr<const internal::JwtSigner>> LoadSigningKey(
+    const JwtSigningKey& key, const std::string& what) {
+  auto read = [&](const std::string& pem, const std::string& file, const char* pem_name,
+                  const char* file_name, bool required) -> absl::StatusOr<std::string> {
+    if (!pem.empty() && !file.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": set ", pem_name, " or ", file_name, ", not both"));
+    }
+    if (!file.empty()) {
+      std::optional<std::string> content = internal::ReadSmallFile(file);
+      if (!content) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ".", file_name, " cannot be read: ", file));
+      }
+      return *std::move(content);
+    }
+    if (pem.empty() && required) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": no private key; set ", pem_name, " or ", file_name));
+    }
+    return pem;
+  };
+  internal::JwsKeyMaterial material;
+  material.algorithm = key.algorithm == JwtSigningKey::Algorithm::kES256
+                           ? internal::JwsAlgorithm::kES256
+                           : internal::JwsAlgorithm::kRS256;
+  material.key_id = key.key_id;
+  absl::StatusOr<std::string> private_key = read(
+      key.private_key_pem, key.private_key_file, "private_key_pem", "private_key_file", true);
+  if (!private_key.ok()) return private_key.status();
+  material.private_key_pem = *std::move(private_key);
+  absl::StatusOr<std::string> certificate = read(
+      key.certificate_pem, key.certificate_file, "certificate_pem", "certificate_file", false);
+  if (!certificate.ok()) return certificate.status();
+  material.certificate_pem = *std::move(certificate);
+  return internal::JwtSigner::Create(material, what);
+}
+
+// What MakeHttpTokenRefresher prepares once: the request's fixed parts and
+// the signers.
+struct Prepared {
+  internal::TokenRequestSpec spec;
+  std::string authorization;  // "Authorization: Basic ..." or empty
+};
+
+absl::StatusOr<Prepared> Prepare(const Options& o) {
+  using Grant = Options::Grant;
+  using Auth = Options::ClientAuth;
+  auto invalid = [](const auto&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(kOptions, parts...));
+  };
   absl::StatusOr<std::string> scheme = CheckEndpoint(o.token_endpoint);
   if (!scheme.ok()) return scheme.status();
+  if (*scheme == "http" && o.client_auth == Auth::kTlsClientAuth) {
+    return invalid(".client_auth is kTlsClientAuth, which needs an https:// token endpoint");
+  }
   if (*scheme == "http" && !o.allow_insecure_http) {
     return absl::InvalidArgumentError(
-        "refusing the http:// token endpoint: the refresh token and client "
-        "secret would travel in cleartext. Use https://, or set "
+        "refusing the http:// token endpoint: tokens, client secrets and "
+        "assertions would travel in cleartext. Use https://, or set "
         "HttpTokenRefresherOptions.allow_insecure_http for a loopback test");
   }
-  if (o.client_id.empty()) {
-    return absl::InvalidArgumentError("HttpTokenRefresherOptions.client_id is empty");
+  if (o.timeout <= absl::ZeroDuration()) return invalid(".timeout must be positive");
+  if (!o.ca_file.empty() && !o.ca_pem.empty()) return invalid(": set ca_file or ca_pem, not both");
+  if (!o.ca_file.empty() && !internal::ReadSmallFile(o.ca_file).has_value()) {
+    return invalid(".ca_file cannot be read: ", o.ca_file);
   }
-  const bool confidential = o.client_auth != Options::ClientAuth::kNone;
-  if (confidential && o.client_secret.empty()) {
-    return absl::InvalidArgumentError(
-        "HttpTokenRefresherOptions.client_secret is empty; a public client "
-        "sets client_auth = ClientAuth::kNone");
+
+  Prepared p;
+  internal::TokenRequestSpec& spec = p.spec;
+  switch (o.grant) {
+    case Grant::kRefreshToken:
+      spec.grant_type = "refresh_token";
+      spec.send_refresh_token = true;
+      break;
+    case Grant::kClientCredentials:
+      spec.grant_type = "client_credentials";
+      break;
+    case Grant::kJwtBearer:
+      spec.grant_type = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+      break;
+    case Grant::kTokenExchange:
+      spec.grant_type = "urn:ietf:params:oauth:grant-type:token-exchange";
+      break;
+    default:
+      return invalid(".grant is not a Grant value");
   }
-  if (!confidential && !o.client_secret.empty()) {
-    return absl::InvalidArgumentError(
-        "HttpTokenRefresherOptions.client_secret is set but client_auth is "
-        "kNone; choose kClientSecretBasic or kClientSecretPost");
+
+  // The grant's own options, and only its own.
+  const Options::JwtBearer& jb = o.jwt_bearer;
+  const bool jwt_bearer_set = IsSet(jb.key) || !jb.issuer.empty() || !jb.subject.empty() ||
+                              !jb.audience.empty() || !jb.extra_claims.empty();
+  if (o.grant != Grant::kJwtBearer && jwt_bearer_set) {
+    return invalid(".jwt_bearer is set but grant is not kJwtBearer");
   }
-  if (o.timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("HttpTokenRefresherOptions.timeout must be positive");
+  const Options::TokenExchange& te = o.token_exchange;
+  const bool token_exchange_set = !te.subject_token_file.empty() ||
+                                  !te.actor_token_file.empty() ||
+                                  !te.actor_token_type.empty() ||
+                                  !te.requested_token_type.empty();
+  if (o.grant != Grant::kTokenExchange && token_exchange_set) {
+    return invalid(".token_exchange is set but grant is not kTokenExchange");
   }
-  if (!o.ca_file.empty() && !o.ca_pem.empty()) {
-    return absl::InvalidArgumentError(
-        "HttpTokenRefresherOptions: set ca_file or ca_pem, not both");
+  if (o.grant == Grant::kJwtBearer) {
+    if (jb.issuer.empty()) return invalid(".jwt_bearer.issuer is empty");
+    if (jb.subject.empty()) return invalid(".jwt_bearer.subject is empty");
+    if (jb.lifetime <= absl::ZeroDuration() || jb.lifetime > absl::Hours(1)) {
+      return invalid(".jwt_bearer.lifetime must be positive and at most 1 hour");
+    }
+    for (const auto& [name, value] : jb.extra_claims) {
+      for (absl::string_view registered : {"iss", "sub", "aud", "iat", "exp", "jti", "nbf"}) {
+        if (name == registered) {
+          return invalid(".jwt_bearer.extra_claims may not set \"", name,
+                         "\"; it is set by the refresher");
+        }
+      }
+    }
+    absl::StatusOr<std::shared_ptr<const internal::JwtSigner>> signer =
+        LoadSigningKey(jb.key, absl::StrCat(kOptions, ".jwt_bearer.key"));
+    if (!signer.ok()) return signer.status();
+    spec.grant_assertion = internal::AssertionSpec{
+        *std::move(signer), jb.issuer, jb.subject,
+        jb.audience.empty() ? o.token_endpoint : jb.audience, jb.lifetime, jb.extra_claims};
   }
-  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "HttpTokenRefresherOptions.ca_file cannot be read: ", o.ca_file));
-  }
-  for (const auto& [name, value] : o.extra_parameters) {
-    if (name.empty() || name == "grant_type" || name == "refresh_token" ||
-        name == "client_id" || name == "client_secret" || name == "scope") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "HttpTokenRefresherOptions.extra_parameters may not set \"", name,
-          "\"; it is set by the refresher"));
+  if (o.grant == Grant::kTokenExchange) {
+    if (te.subject_token_file.empty()) return invalid(".token_exchange.subject_token_file is empty");
+    if (te.subject_token_type.empty()) return invalid(".token_exchange.subject_token_type is empty");
+    if (te.actor_token_file.empty() != te.actor_token_type.empty()) {
+      return invalid(".token_exchange: set actor_token_file and actor_token_type together");
+    }
+    spec.file_parameters.emplace_back("subject_token", te.subject_token_file);
+    if (!te.actor_token_file.empty()) {
+      spec.file_parameters.emplace_back("actor_token", te.actor_token_file);
+    }
+    // Read once now, so that a wrong path is a configuration error; read
+    // again at every grant.
+    for (const auto& [name, path] : spec.file_parameters) {
+      std::optional<std::string> content = internal::ReadSmallFile(path);
+      if (!content || absl::StripAsciiWhitespace(*content).empty()) {
+        return invalid(".token_exchange.", name, "_file cannot be read or is empty: ", path);
+      }
     }
   }
-  return absl::OkStatus();
+
+  // Client authentication.
+  const bool secret_auth = o.client_auth == Auth::kClientSecretBasic ||
+                           o.client_auth == Auth::kClientSecretPost;
+  switch (o.client_auth) {
+    case Auth::kClientSecretBasic:
+    case Auth::kClientSecretPost:
+    case Auth::kPrivateKeyJwt:
+    case Auth::kTlsClientAuth:
+    case Auth::kNone:
+      break;
+    default:
+      return invalid(".client_auth is not a ClientAuth value");
+  }
+  // The JWT-bearer and token-exchange grants may be made by no client at all
+  // (Google's token endpoint takes the assertion alone).
+  const bool anonymous_grant_allowed =
+      (o.grant == Grant::kJwtBearer || o.grant == Grant::kTokenExchange) &&
+      o.client_auth == Auth::kNone;
+  if (o.client_id.empty() && !anonymous_grant_allowed) {
+    return invalid(".client_id is empty");
+  }
+  if (secret_auth && o.client_secret.empty()) {
+    return invalid(".client_secret is empty; a public client sets client_auth = "
+                   "ClientAuth::kNone");
+  }
+  if (!secret_auth && !o.client_secret.empty()) {
+    return invalid(".client_secret is set but client_auth does not use it; choose "
+                   "kClientSecretBasic or kClientSecretPost");
+  }
+  if (o.grant == Grant::kClientCredentials && o.client_auth == Auth::kNone) {
+    return invalid(": the client_credentials grant needs client authentication "
+                   "(RFC 6749 section 4.4); client_auth is kNone");
+  }
+  if (o.client_auth != Auth::kPrivateKeyJwt &&
+      (IsSet(o.client_assertion_key) || !o.client_assertion_audience.empty())) {
+    return invalid(".client_assertion_key is set but client_auth is not kPrivateKeyJwt");
+  }
+  if (o.client_auth == Auth::kPrivateKeyJwt) {
+    if (o.client_assertion_lifetime <= absl::ZeroDuration() ||
+        o.client_assertion_lifetime > absl::Minutes(10)) {
+      return invalid(".client_assertion_lifetime must be positive and at most 10 minutes");
+    }
+    absl::StatusOr<std::shared_ptr<const internal::JwtSigner>> signer =
+        LoadSigningKey(o.client_assertion_key, absl::StrCat(kOptions, ".client_assertion_key"));
+    if (!signer.ok()) return signer.status();
+    spec.client_assertion = internal::AssertionSpec{
+        *std::move(signer), o.client_id, o.client_id,
+        o.client_assertion_audience.empty() ? o.token_endpoint : o.client_assertion_audience,
+        o.client_assertion_lifetime, {}};
+  }
+  if (o.client_certificate_file.empty() != o.client_key_file.empty()) {
+    return invalid(": set client_certificate_file and client_key_file together");
+  }
+  if (o.client_auth == Auth::kTlsClientAuth && o.client_certificate_file.empty()) {
+    return invalid(".client_auth is kTlsClientAuth but client_certificate_file is empty");
+  }
+  if (!o.client_certificate_file.empty()) {
+    std::optional<std::string> cert = internal::ReadSmallFile(o.client_certificate_file);
+    std::optional<std::string> key = internal::ReadSmallFile(o.client_key_file);
+    if (!cert) return invalid(".client_certificate_file cannot be read: ", o.client_certificate_file);
+    if (!key) return invalid(".client_key_file cannot be read: ", o.client_key_file);
+    if (absl::Status s = internal::CheckCertificateAndKey(
+            *cert, *key, absl::StrCat(kOptions, ".client_certificate_file/client_key_file"));
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  // Fixed parameters, and the names nobody may set twice.
+  std::vector<std::string> reserved = {
+      "grant_type", "refresh_token", "client_id", "client_secret", "scope",
+      "assertion", "client_assertion", "client_assertion_type", "subject_token",
+      "subject_token_type", "actor_token", "actor_token_type", "requested_token_type"};
+  if (!o.audience.empty()) reserved.push_back("audience");
+  if (!o.resources.empty()) reserved.push_back("resource");
+  for (const auto& [name, value] : o.extra_parameters) {
+    if (name.empty() || std::find(reserved.begin(), reserved.end(), name) != reserved.end()) {
+      return invalid(".extra_parameters may not set \"", name,
+                     "\"; it is set by the refresher or by its own option");
+    }
+  }
+  for (const std::string& resource : o.resources) {
+    if (resource.find("://") == std::string::npos || resource.find('#') != std::string::npos) {
+      return invalid(".resources: \"", internal::CleanServerText(resource, {}, 100),
+                     "\" is not an absolute URI without a fragment (RFC 8707)");
+    }
+  }
+  auto& params = spec.parameters;
+  if (!o.scope.empty()) params.emplace_back("scope", o.scope);
+  if (!o.audience.empty()) params.emplace_back("audience", o.audience);
+  for (const std::string& resource : o.resources) params.emplace_back("resource", resource);
+  if (o.grant == Grant::kTokenExchange) {
+    params.emplace_back("subject_token_type", te.subject_token_type);
+    if (!te.actor_token_type.empty()) params.emplace_back("actor_token_type", te.actor_token_type);
+    if (!te.requested_token_type.empty()) {
+      params.emplace_back("requested_token_type", te.requested_token_type);
+    }
+  }
+  if (o.client_auth != Auth::kClientSecretBasic && !o.client_id.empty()) {
+    params.emplace_back("client_id", o.client_id);
+  }
+  if (o.client_auth == Auth::kClientSecretPost) {
+    params.emplace_back("client_secret", o.client_secret);
+  }
+  for (const auto& parameter : o.extra_parameters) params.push_back(parameter);
+  if (secret_auth) spec.fixed_secrets.push_back(o.client_secret);
+  if (o.client_auth == Auth::kClientSecretBasic) {
+    p.authorization = absl::StrCat(
+        "Authorization: Basic ",
+        absl::Base64Escape(absl::StrCat(FormEncode(o.client_id), ":",
+                                        FormEncode(o.client_secret))));
+  }
+  return p;
 }
 
 // State the worker thread shares with the refresher; outlives either.
 struct Shared {
-  Shared(Options o, std::string basic_auth)
-      : options(std::move(o)), authorization(std::move(basic_auth)),
-        multi(curl_multi_init()) {}
+  Shared(Options o, Prepared p)
+      : options(std::move(o)), prepared(std::move(p)), multi(curl_multi_init()) {}
   ~Shared() { curl_multi_cleanup(multi); }
 
   struct Job {
-    std::string refresh_token;
+    GrantRequest request;
     TokenRefresher::Done done;
   };
 
   const Options options;
-  const std::string authorization;  // "Authorization: Basic ..." or empty
-  CURLM* const multi;               // used by the worker; wakeup by anyone
+  const Prepared prepared;
+  CURLM* const multi;  // used by the worker; wakeup by anyone
 
   Mutex mu;
   std::optional<Job> next ABSL_GUARDED_BY(mu);
@@ -155,6 +373,7 @@ struct Transfer {
   curl_slist* headers = nullptr;
   Shared::Job job;
   std::string form;
+  std::vector<std::string> secrets;  // what the form carries, for scrubbing
   std::string response;
   bool too_large = false;
   char error[CURL_ERROR_SIZE] = {0};
@@ -170,32 +389,27 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-std::unique_ptr<Transfer> Prepare(const Shared& shared, Shared::Job job) {
+// The request for `job`, ready for curl_multi_add_handle; or the error that
+// prevents it (an unreadable subject token file, a failed signature).
+absl::StatusOr<std::unique_ptr<Transfer>> StartTransfer(const Shared& shared, Shared::Job* job) {
   const Options& o = shared.options;
+  absl::StatusOr<internal::TokenRequestBody> body =
+      internal::BuildTokenRequest(shared.prepared.spec, job->request, absl::Now());
+  if (!body.ok()) return body.status();
   auto t = std::make_unique<Transfer>();
-  t->job = std::move(job);
-  t->form = absl::StrCat("grant_type=refresh_token&refresh_token=",
-                         FormEncode(t->job.refresh_token));
-  if (!o.scope.empty()) absl::StrAppend(&t->form, "&scope=", FormEncode(o.scope));
-  if (o.client_auth != Options::ClientAuth::kClientSecretBasic) {
-    absl::StrAppend(&t->form, "&client_id=", FormEncode(o.client_id));
-  }
-  if (o.client_auth == Options::ClientAuth::kClientSecretPost) {
-    absl::StrAppend(&t->form, "&client_secret=", FormEncode(o.client_secret));
-  }
-  for (const auto& [name, value] : o.extra_parameters) {
-    absl::StrAppend(&t->form, "&", FormEncode(name), "=", FormEncode(value));
-  }
-
   t->easy = curl_easy_init();
-  if (t->easy == nullptr) return t;
+  if (t->easy == nullptr) return absl::ResourceExhaustedError("curl_easy_init() failed");
+  // Moved only once nothing can fail, so that the caller can still answer.
+  t->job = std::move(*job);
+  t->form = std::move(body->form);
+  t->secrets = std::move(body->secrets);
   CURL* e = t->easy;
   t->headers = curl_slist_append(t->headers,
                                  "Content-Type: application/x-www-form-urlencoded");
   t->headers = curl_slist_append(t->headers, "Accept: application/json");
   t->headers = curl_slist_append(t->headers, "Expect:");
-  if (!shared.authorization.empty()) {
-    t->headers = curl_slist_append(t->headers, shared.authorization.c_str());
+  if (!shared.prepared.authorization.empty()) {
+    t->headers = curl_slist_append(t->headers, shared.prepared.authorization.c_str());
   }
   curl_easy_setopt(e, CURLOPT_URL, o.token_endpoint.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, o.allow_insecure_http ? "http,https" : "https");
@@ -219,13 +433,21 @@ std::unique_ptr<Transfer> Prepare(const Shared& shared, Shared::Job job) {
                    CURL_BLOB_COPY};
     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
   }
+  if (!o.client_certificate_file.empty()) {
+    // By path: libcurl reads them for each new connection, so a rotated
+    // certificate is picked up without rebuilding the refresher.
+    curl_easy_setopt(e, CURLOPT_SSLCERT, o.client_certificate_file.c_str());
+    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(e, CURLOPT_SSLKEY, o.client_key_file.c_str());
+    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   return t;
 }
 
 absl::StatusOr<v1::TokenResponse> Finish(Transfer& t, CURLcode code,
                                          absl::Duration timeout) {
   const std::string detail = internal::CleanServerText(
-      t.error[0] != '\0' ? t.error : curl_easy_strerror(code), t.job.refresh_token);
+      t.error[0] != '\0' ? t.error : curl_easy_strerror(code), t.secrets);
   switch (code) {
     case CURLE_OK:
       break;
@@ -261,8 +483,7 @@ absl::StatusOr<v1::TokenResponse> Finish(Transfer& t, CURLcode code,
     answer.retry_after = retry_after->value;
   }
   answer.body = std::move(t.response);
-  return internal::InterpretTokenEndpointAnswer(answer, t.job.refresh_token,
-                                                absl::Now());
+  return internal::InterpretTokenEndpointAnswer(answer, t.secrets, absl::Now());
 }
 
 // The worker: one exchange at a time, on libcurl's multi interface, so that
@@ -276,17 +497,17 @@ void Work(std::shared_ptr<Shared> shared) {
       if (shared->shutdown) break;
       job.swap(shared->next);
     }
-    if (job) {
-      std::unique_ptr<Transfer> t = Prepare(*shared, std::move(*job));
-      if (t->easy == nullptr) {
-        t->job.done(absl::ResourceExhaustedError("curl_easy_init() failed"));
-      } else if (active != nullptr) {
-        // The TokenManager never overlaps grants; refuse rather than drop.
-        t->job.done(absl::FailedPreconditionError(
-            "HttpTokenRefresher: a refresh is already in flight"));
+    if (job && active != nullptr) {
+      // The TokenManager never overlaps grants; refuse rather than drop.
+      job->done(absl::FailedPreconditionError(
+          "HttpTokenRefresher: a refresh is already in flight"));
+    } else if (job) {
+      absl::StatusOr<std::unique_ptr<Transfer>> t = StartTransfer(*shared, &*job);
+      if (!t.ok()) {
+        job->done(t.status());  // `job` was not moved from
       } else {
-        curl_multi_add_handle(shared->multi, t->easy);
-        active = std::move(t);
+        curl_multi_add_handle(shared->multi, (*t)->easy);
+        active = *std::move(t);
       }
     }
     int running = 0;
@@ -344,11 +565,15 @@ class HttpTokenRefresher final : public TokenRefresher {
     }
   }
 
-  void Refresh(const std::string& refresh_token, Done done) override {
+  bool NeedsRefreshToken() const override {
+    return shared_->options.grant == Options::Grant::kRefreshToken;
+  }
+
+  void Refresh(const GrantRequest& request, Done done) override {
     {
       MutexLock lock(&shared_->mu);
       if (!shared_->next) {
-        shared_->next = Shared::Job{refresh_token, std::move(done)};
+        shared_->next = Shared::Job{request, std::move(done)};
         done = nullptr;
       }
     }
@@ -372,15 +597,9 @@ class HttpTokenRefresher final : public TokenRefresher {
 absl::StatusOr<std::unique_ptr<TokenRefresher>> MakeHttpTokenRefresher(
     HttpTokenRefresherOptions options) {
   InitCurlOnce();
-  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
-  std::string authorization;
-  if (options.client_auth == Options::ClientAuth::kClientSecretBasic) {
-    authorization = absl::StrCat(
-        "Authorization: Basic ",
-        absl::Base64Escape(absl::StrCat(FormEncode(options.client_id), ":",
-                                        FormEncode(options.client_secret))));
-  }
-  auto shared = std::make_shared<Shared>(std::move(options), std::move(authorization));
+  absl::StatusOr<Prepared> prepared = Prepare(options);
+  if (!prepared.ok()) return prepared.status();
+  auto shared = std::make_shared<Shared>(std::move(options), *std::move(prepared));
   if (shared->multi == nullptr) {
     return absl::ResourceExhaustedError("curl_multi_init() failed");
   }

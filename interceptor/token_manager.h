@@ -51,8 +51,9 @@ class RefreshCoordinator;
 // Why refreshing stopped for good, until SetToken().
 enum class TerminalReason {
   // The refresh token (the session) is dead: the user must log in again.
-  // The token service answered UNAUTHENTICATED (OAuth invalid_grant), or
-  // there is no refresh token to present.
+  // The token service answered UNAUTHENTICATED (OAuth invalid_grant) to a
+  // refresh-token grant, or the refresher needs a refresh token and there is
+  // none. Never the outcome of a grant that presented no refresh token.
   kSessionExpired,
   // The token service rejected this client or its request: its credentials
   // or configuration are wrong (invalid_client, unauthorized_client, an HTTP
@@ -171,7 +172,9 @@ struct TokenManagerStats {
 class TokenManager {
  public:
   // `initial` may have an empty access token (the first call refreshes) and
-  // an empty refresh token (the session ends at the first rejection). A token
+  // an empty refresh token: with a refresher that needs one, the session then
+  // ends at the first rejection; with one that does not (client credentials,
+  // JWT bearer, token exchange), `Token{}` is the usual start. A token
   // that could not be sent as a header value (control characters, non-ASCII,
   // over 8 KiB) is treated as absent. `refresher` must not be null.
   static std::shared_ptr<TokenManager> Create(

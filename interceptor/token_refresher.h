@@ -1,8 +1,11 @@
 // interceptor/token_refresher.h
 //
-// Defines `TokenRefresher`, the asynchronous OAuth 2.0 refresh-token grant
-// (RFC 6749 section 6) that a TokenManager runs. See grpc_token_refresher.h
-// for the one that speaks authrefresh.v1.TokenService.
+// Defines `TokenRefresher`: how a TokenManager gets a new token. One
+// asynchronous grant at a time, from the manager's current state: the
+// refresh-token grant (RFC 6749 section 6), or a grant that needs no refresh
+// token (client credentials, JWT bearer, token exchange). See
+// http_token_refresher.h for the OAuth token endpoint, grpc_token_refresher.h
+// for authrefresh.v1.TokenService.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_TOKEN_REFRESHER_H_
 #define AUTHREFRESH_INTERCEPTOR_TOKEN_REFRESHER_H_
@@ -19,8 +22,16 @@
 
 namespace authrefresh {
 
-// Performs refresh-token grants (RFC 6749 section 6). A TokenManager owns its
-// refresher and calls `Refresh` at most once at a time.
+// What a grant starts from: the TokenManager's state when it starts one.
+struct GrantRequest {
+  // The refresh token the manager holds; empty when it has none (always, for
+  // a refresher whose NeedsRefreshToken() is false, unless a token service
+  // returned one anyway).
+  std::string refresh_token;
+};
+
+// Obtains new tokens. A TokenManager owns its refresher and calls `Refresh`
+// at most once at a time.
 class TokenRefresher {
  public:
   using Done = std::function<void(absl::StatusOr<v1::TokenResponse>)>;
@@ -29,17 +40,27 @@ class TokenRefresher {
   // without blocking; `done` may still be called later and must be harmless.
   virtual ~TokenRefresher() = default;
 
-  // Starts one grant with `refresh_token` and returns without blocking. Calls
-  // `done` exactly once, on any thread (possibly before returning), with the
-  // token service's response, or with its error status. The response is
-  // validated by the TokenManager, not here. Errors are classified by code:
+  // Starts one grant and returns without blocking. Calls `done` exactly
+  // once, on any thread (possibly before returning), with the token
+  // service's response, or with its error status. The response is validated
+  // by the TokenManager, not here. Errors are classified by code:
   // UNAUTHENTICATED (OAuth invalid_grant) ends the session
-  // (TerminalReason::kSessionExpired); PERMISSION_DENIED (invalid_client,
-  // unauthorized_client, a 401), INVALID_ARGUMENT (invalid_request,
-  // invalid_scope) and FAILED_PRECONDITION (unsupported_grant_type) mean the
-  // token service rejected this client (kClientRejected); all others are
-  // retried.
-  virtual void Refresh(const std::string& refresh_token, Done done) = 0;
+  // (TerminalReason::kSessionExpired) when the grant presented a refresh
+  // token, and means the client was rejected otherwise; PERMISSION_DENIED
+  // (invalid_client, unauthorized_client, a 401), INVALID_ARGUMENT
+  // (invalid_request, invalid_scope) and FAILED_PRECONDITION
+  // (unsupported_grant_type) mean the token service rejected this client
+  // (kClientRejected); all others are retried.
+  virtual void Refresh(const GrantRequest& request, Done done) = 0;
+
+  // Whether a grant needs a refresh token. True for the refresh-token grant:
+  // a manager without one ends the session (kSessionExpired) at the first
+  // rejection, without a grant. False for grants that obtain a token from
+  // the client's own credentials (client credentials, JWT bearer, token
+  // exchange): the manager may start with no token at all, the first call
+  // fetches one, and there is no session to expire; only a rejected client
+  // is terminal.
+  virtual bool NeedsRefreshToken() const { return true; }
 };
 
 // Marks a transient refresher error with the delay the token service asked

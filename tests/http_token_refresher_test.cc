@@ -30,65 +30,15 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::IsOk;
+using testing::IntrospectingEcho;
 using testing::OAuthServer;
 using testing::StatusIs;
-
-// The resource server: Echo.Say succeeds when the authorization server's
-// introspection accepts the call's bearer token.
-class IntrospectingEcho final : public test::Echo::Service {
- public:
-  explicit IntrospectingEcho(OAuthServer* oauth) : oauth_(oauth) {}
-
-  // The first `n` calls wait on arrival until `n` have arrived: they all
-  // carry the token they were sent with, before any refresh can finish.
-  void HoldUntil(int n) {
-    absl::MutexLock lock(&mu_);
-    hold_ = n;
-  }
-  int hits() {
-    absl::MutexLock lock(&mu_);
-    return hits_;
-  }
-  int rejected() {
-    absl::MutexLock lock(&mu_);
-    return rejected_;
-  }
-
-  grpc::Status Say(grpc::ServerContext* context, const test::EchoRequest* request,
-                   test::EchoReply* reply) override {
-    {
-      absl::MutexLock lock(&mu_);
-      ++hits_;
-      auto all_arrived = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return hits_ >= hold_;
-      };
-      mu_.Await(absl::Condition(&all_arrived));
-    }
-    auto it = context->client_metadata().find("authorization");
-    const std::string authorization =
-        it == context->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
-    if (oauth_->Post("/introspect", "", "application/json", authorization).status != 200) {
-      absl::MutexLock lock(&mu_);
-      ++rejected_;
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid or expired token");
-    }
-    reply->set_text(request->text());
-    return grpc::Status::OK;
-  }
-
- private:
-  OAuthServer* const oauth_;
-  absl::Mutex mu_;
-  int hold_ ABSL_GUARDED_BY(mu_) = 0;
-  int hits_ ABSL_GUARDED_BY(mu_) = 0;
-  int rejected_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 absl::StatusOr<v1::TokenResponse> RefreshOnce(TokenRefresher& refresher,
                                               const std::string& refresh_token) {
   absl::Notification done;
   absl::StatusOr<v1::TokenResponse> result;
-  refresher.Refresh(refresh_token, [&](absl::StatusOr<v1::TokenResponse> r) {
+  refresher.Refresh(GrantRequest{refresh_token}, [&](absl::StatusOr<v1::TokenResponse> r) {
     result = std::move(r);
     done.Notify();
   });
@@ -389,7 +339,7 @@ TEST_F(HttpRefresherTest, DestroyingTheRefresherAbortsTheGrantWithoutWaiting) {
   oauth_->Script(200, "", &late, /*delay_ms=*/10000);
   absl::Notification done;
   absl::Status status;
-  refresher->Refresh("rt-x", [&](absl::StatusOr<v1::TokenResponse> r) {
+  refresher->Refresh(GrantRequest{"rt-x"}, [&](absl::StatusOr<v1::TokenResponse> r) {
     status = r.status();
     done.Notify();
   });
@@ -410,7 +360,7 @@ TEST_F(HttpRefresherTest, DestroyingTheRefresherBeforeItsWorkerStartsStillAnswer
     auto refresher = Refresher(Options());
     int calls = 0;
     absl::Status status;
-    refresher->Refresh("rt-x", [&](absl::StatusOr<v1::TokenResponse> r) {
+    refresher->Refresh(GrantRequest{"rt-x"}, [&](absl::StatusOr<v1::TokenResponse> r) {
       ++calls;
       status = r.status();
     });

@@ -30,7 +30,7 @@ absl::StatusOr<v1::TokenResponse> Interpret(long status, std::string body,
   a.content_type = "application/json";
   a.body = std::move(body);
   a.retry_after = std::move(retry_after);
-  return InterpretTokenEndpointAnswer(a, kRefresh, kNow);
+  return InterpretTokenEndpointAnswer(a, {kRefresh}, kNow);
 }
 
 TEST(OAuthHttp, SuccessfulResponseFillsEveryField) {

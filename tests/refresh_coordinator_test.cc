@@ -508,6 +508,91 @@ TEST_F(CoordinatorTest, NoRefreshTokenEndsTheSessionWithoutCallingTheService) {
   EXPECT_EQ(expired_calls(), 1);
 }
 
+// A refresher that needs no refresh token (client credentials, JWT bearer,
+// token exchange): the manager starts from nothing, every need for a token
+// is a grant with an empty GrantRequest, and there is no session to expire.
+TEST_F(CoordinatorTest, GrantWithoutARefreshTokenStartsFromNothingAndNeverExpiresASession) {
+  refresher_->needs_refresh_token = false;
+  auto rejected = std::make_shared<std::vector<absl::Status>>();
+  TokenManagerOptions options;
+  options.on_client_rejected = [rejected](const absl::Status& s) { rejected->push_back(s); };
+  Make(Token{}, options);
+  EXPECT_FALSE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 0);  // nothing until a call needs a token
+
+  // 1000 first calls: one grant.
+  Results first;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 125; ++i) {
+        first.Take(Await(0, absl::InfiniteFuture(), first.Callback()));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(refresher_->calls(), 1);
+  refresher_->Complete(Bearer("at-1", "", 3600));
+  ASSERT_EQ(first.size(), 1000);
+  for (const auto& r : first.all()) {
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ((*r)->authorization, "Bearer at-1");
+  }
+
+  // A rejection: a new grant, not "session expired, no refresh token".
+  const uint64_t at1 = core().Current().generation;
+  Results second;
+  second.Take(Await(at1, absl::InfiniteFuture(), second.Callback()));
+  EXPECT_EQ(refresher_->calls(), 2);
+  refresher_->Complete(Bearer("at-2", "", 3600));
+  ASSERT_EQ(second.size(), 1);
+  ASSERT_THAT(second.all()[0], IsOk());
+  EXPECT_EQ((*second.all()[0])->authorization, "Bearer at-2");
+
+  // invalid_grant from such a grant (a rejected assertion or subject token)
+  // means the client was rejected: no login can fix it.
+  clock_->Advance(absl::Seconds(2));  // past loop protection's interval
+  const uint64_t at2 = core().Current().generation;
+  Results third;
+  third.Take(Await(at2, absl::InfiniteFuture(), third.Callback()));
+  EXPECT_EQ(refresher_->calls(), 3);
+  refresher_->Complete(absl::UnauthenticatedError("invalid_grant: bad assertion signature"));
+  ASSERT_EQ(third.size(), 1);
+  EXPECT_THAT(third.all()[0],
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::AllOf(HasSubstr("rejected this client"),
+                                        HasSubstr("UNAUTHENTICATED: invalid_grant"))));
+  EXPECT_EQ(expired_calls(), 0);
+  EXPECT_EQ(rejected->size(), 1u);
+  EXPECT_EQ(manager_->Stats().sessions_expired, 0u);
+  EXPECT_EQ(manager_->Stats().clients_rejected, 1u);
+  {
+    absl::MutexLock lock(&refresher_->mu);
+    for (const std::string& presented : refresher_->presented) EXPECT_EQ(presented, "");
+  }
+
+  // SetToken({}) after fixing the configuration: the next call grants again.
+  manager_->SetToken(Token{});
+  Results fourth;
+  fourth.Take(Await(0, absl::InfiniteFuture(), fourth.Callback()));
+  EXPECT_EQ(refresher_->calls(), 4);
+  refresher_->Complete(Bearer("at-3", "", 3600));
+  ASSERT_EQ(fourth.size(), 1);
+  EXPECT_THAT(fourth.all()[0], IsOk());
+}
+
+TEST_F(CoordinatorTest, ProactiveRefreshWorksWithoutARefreshToken) {
+  refresher_->needs_refresh_token = false;
+  Make(Token{"at-0", "", clock_->Now() + absl::Seconds(120), ""});
+  clock_->Advance(absl::Seconds(90));  // 30 s before expiry: inside the margin
+  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_EQ(refresher_->calls(), 1);
+  EXPECT_EQ(manager_->Stats().calls_waited, 0u);
+  refresher_->Complete(Bearer("at-1", "", 3600));
+  EXPECT_EQ(core().Current().authorization, "Bearer at-1");
+  EXPECT_EQ(manager_->Stats().refreshes_succeeded, 1u);
+}
+
 TEST_F(CoordinatorTest, EmptyAccessTokenRefreshesOnFirstUse) {
   Make(Token{"", "rt-0", absl::InfiniteFuture(), ""});
   EXPECT_FALSE(core().Sendable(core().Current()));

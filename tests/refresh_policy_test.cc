@@ -3,11 +3,14 @@
 #include "interceptor/internal/refresh_policy.h"
 
 #include "gtest/gtest.h"
+#include "interceptor/token_manager.h"
 
 namespace authrefresh {
 namespace {
 
 using internal::Backoff;
+using internal::ClassifyRefreshFailure;
+using internal::RefreshFailure;
 using internal::IsTerminalRefreshError;
 
 TEST(RefreshPolicy, ClassifiesTokenServiceErrors) {
@@ -22,6 +25,21 @@ TEST(RefreshPolicy, ClassifiesTokenServiceErrors) {
         absl::StatusCode::kInternal, absl::StatusCode::kUnknown}) {
     EXPECT_FALSE(IsTerminalRefreshError(c)) << absl::StatusCodeToString(c);
   }
+}
+
+// A refresh-token grant that the token service answers with invalid_grant
+// is still an expired session; the classification depends on what was
+// presented, not on the code alone.
+TEST(RefreshPolicy, InvalidGrantIsASessionOnlyWhenARefreshTokenWasPresented) {
+  const absl::Status invalid_grant = absl::UnauthenticatedError("invalid_grant");
+  RefreshFailure with = ClassifyRefreshFailure(invalid_grant, true, true);
+  RefreshFailure without = ClassifyRefreshFailure(invalid_grant, true, false);
+  EXPECT_TRUE(with.terminal);
+  EXPECT_EQ(with.reason, TerminalReason::kSessionExpired);
+  EXPECT_TRUE(without.terminal);
+  EXPECT_EQ(without.reason, TerminalReason::kClientRejected);
+  EXPECT_FALSE(ClassifyRefreshFailure(absl::UnavailableError("x"), true, false).terminal);
+  EXPECT_FALSE(ClassifyRefreshFailure(invalid_grant, false, true).terminal);
 }
 
 TEST(Backoff, WithoutJitterFollowsGrpcCoresSchedule) {

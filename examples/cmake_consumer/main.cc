@@ -57,9 +57,9 @@ class AppRefresher final : public authrefresh::TokenRefresher {
  public:
   explicit AppRefresher(std::shared_ptr<std::atomic<int>> calls) : calls_(std::move(calls)) {}
 
-  void Refresh(const std::string& refresh_token, Done done) override {
+  void Refresh(const authrefresh::GrantRequest& request, Done done) override {
     calls_->fetch_add(1);
-    if (refresh_token.empty()) {
+    if (request.refresh_token.empty()) {
       done(absl::UnauthenticatedError("no refresh token"));
       return;
     }

@@ -69,20 +69,20 @@ std::string Describe(const HttpAnswer& answer) {
                       answer.content_type.empty()
                           ? std::string(", no Content-Type")
                           : absl::StrCat(", Content-Type \"",
-                                         CleanServerText(answer.content_type, "", 60),
+                                         CleanServerText(answer.content_type, {}, 60),
                                          "\""),
                       ", ", answer.body.size(), " bytes");
 }
 
 }  // namespace
 
-std::string CleanServerText(absl::string_view text, absl::string_view secret,
-                            size_t max) {
-  std::string out;
-  if (!secret.empty() && text.find(secret) != absl::string_view::npos) {
-    out = absl::StrReplaceAll(text, {{secret, "<redacted>"}});
-    text = out;
+std::string CleanServerText(absl::string_view text,
+                            const std::vector<std::string>& secrets, size_t max) {
+  std::string out(text);
+  for (const std::string& secret : secrets) {
+    if (!secret.empty()) absl::StrReplaceAll({{secret, "<redacted>"}}, &out);
   }
+  text = out;
   std::string clean;
   for (char c : text) {
     if (clean.size() >= max) {
@@ -126,7 +126,7 @@ std::optional<absl::Duration> ParseRetryAfter(absl::string_view value,
 }
 
 absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
-    const HttpAnswer& answer, absl::string_view refresh_token, absl::Time now) {
+    const HttpAnswer& answer, const std::vector<std::string>& secrets, absl::Time now) {
   if (answer.body.size() > kMaxTokenEndpointResponseBytes) {
     return absl::InternalError(absl::StrCat(
         "token endpoint response is larger than ",
@@ -140,12 +140,11 @@ absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
     const std::string description = StringField(*object, "error_description");
     absl::StatusCode code = CodeOfOAuthError(error);
     absl::Status status(
-        code, absl::StrCat("token endpoint: ", CleanServerText(error, refresh_token, 60),
+        code, absl::StrCat("token endpoint: ", CleanServerText(error, secrets, 60),
                            " (HTTP ", answer.status, ")",
                            description.empty()
                                ? ""
-                               : absl::StrCat(": ", CleanServerText(description,
-                                                                    refresh_token))));
+                               : absl::StrCat(": ", CleanServerText(description, secrets))));
     return Attach(std::move(status), answer, now);
   }
   if (answer.status == 200) {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -50,11 +51,12 @@ struct HttpAnswer {
 //  - anything else (redirects, 404, a 200 that is not JSON): INTERNAL,
 //    transient, saying what was wrong.
 // Messages carry the OAuth error code and a cleaned, bounded excerpt of
-// error_description, never the body. `refresh_token` is scrubbed from the
-// description in case a server echoes it. `now` resolves an HTTP-date
-// Retry-After.
+// error_description, never the body. Each of `secrets` (what the request
+// carried: a refresh token, a client secret, an assertion, a subject token)
+// is scrubbed from the description in case a server echoes it. `now`
+// resolves an HTTP-date Retry-After.
 absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
-    const HttpAnswer& answer, absl::string_view refresh_token, absl::Time now);
+    const HttpAnswer& answer, const std::vector<std::string>& secrets, absl::Time now);
 
 // Parses Retry-After (RFC 9110 section 10.2.3): delay-seconds or an
 // HTTP-date. nullopt when absent or unparsable; capped at kMaxRetryAfter;
@@ -62,10 +64,11 @@ absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
 std::optional<absl::Duration> ParseRetryAfter(absl::string_view value,
                                               absl::Time now);
 
-// Printable ASCII only, at most `max` bytes, with `secret` (when not empty)
-// replaced by "<redacted>": for putting server-provided text in a status.
-std::string CleanServerText(absl::string_view text, absl::string_view secret,
-                            size_t max = 200);
+// Printable ASCII only, at most `max` bytes, with each of `secrets` (the
+// empty ones ignored) replaced by "<redacted>": for putting server-provided
+// text in a status.
+std::string CleanServerText(absl::string_view text,
+                            const std::vector<std::string>& secrets, size_t max = 200);
 
 }  // namespace internal
 }  // namespace authrefresh

@@ -59,6 +59,7 @@ RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher
     : id_(next_coordinator_id.fetch_add(1, std::memory_order_relaxed)),
       options_(std::move(options)),
       clock_(std::move(clock)),
+      needs_refresh_token_(refresher == nullptr || refresher->NeedsRefreshToken()),
       refresher_(std::move(refresher)),
       backoff_(options_) {}
 
@@ -130,7 +131,7 @@ void RefreshCoordinator::RefreshEarly(uint64_t generation) {
     if (now < backoff_until_) return;  // a call after the backoff tries again
     // Once per token: later calls skip the lock.
     early_refresh_generation_.store(generation, std::memory_order_relaxed);
-    if (refreshing_ || retry_scheduled_ || current_->token.refresh_token.empty()) {
+    if (refreshing_ || retry_scheduled_ || CannotGrantLocked()) {
       return;
     }
     grant = BeginRefreshLocked(now, /*for_rejection=*/false);
@@ -263,7 +264,7 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
               last_error_.message()));
           return wait;
         }
-        if (current_->token.refresh_token.empty()) {
+        if (CannotGrantLocked()) {
           ExpireWithoutRefreshTokenLocked(&ended);
           wait.ready = ended.terminal->second;
         } else {
@@ -337,7 +338,7 @@ void RefreshCoordinator::NoteRejection(uint64_t generation) {
         now < backoff_until_) {
       return;
     }
-    if (current_->token.refresh_token.empty()) {
+    if (CannotGrantLocked()) {
       ExpireWithoutRefreshTokenLocked(&fx);
     } else {
       fx.grant = BeginRefreshLocked(now, /*for_rejection=*/true);
@@ -354,9 +355,11 @@ void RefreshCoordinator::SendRefresh(Grant grant) {
   }
   if (refresher == nullptr) return;  // shut down
   if (logging()) {
-    Log({absl::StrCat(grant.proactive ? "proactive " : "",
-                      "refresh started: presenting refresh token ",
-                      TokenFingerprint(grant.refresh_token))});
+    Log({absl::StrCat(grant.proactive ? "proactive " : "", "refresh started: ",
+                      grant.refresh_token.empty()
+                          ? std::string("no refresh token, the refresher's own grant")
+                          : absl::StrCat("presenting refresh token ",
+                                         TokenFingerprint(grant.refresh_token)))});
   }
   if (eventing()) {
     TokenEvent e{TokenEvent::Kind::kRefreshStarted};
@@ -366,7 +369,7 @@ void RefreshCoordinator::SendRefresh(Grant grant) {
   }
   std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
   refresher->Refresh(
-      grant.refresh_token,
+      GrantRequest{grant.refresh_token},
       [weak, epoch = grant.epoch, sent_at = grant.sent_at,
        proactive = grant.proactive, presented = grant.refresh_token](
           absl::StatusOr<v1::TokenResponse> result) {
@@ -442,7 +445,7 @@ void RefreshCoordinator::DiscardLocked(Effects* fx) {
   // need a token get a grant with the new refresh token now; starting it
   // earlier would have put two grants in flight.
   if (!waiters_.empty() && !retry_scheduled_ && current_->session_expired.ok() &&
-      !CurrentSendableLocked(clock_->Now()) && !current_->token.refresh_token.empty()) {
+      !CurrentSendableLocked(clock_->Now()) && !CannotGrantLocked()) {
     fx->grant = BeginRefreshLocked(clock_->Now(), false);
   }
 }
@@ -491,7 +494,7 @@ void RefreshCoordinator::FailRefreshLocked(const absl::Status& cause, bool from_
                                            absl::Time sent_at, bool proactive,
                                            const std::string& presented, Effects* fx) {
   ++stats_.refreshes_failed;
-  const RefreshFailure failure = ClassifyRefreshFailure(cause, from_service);
+  const RefreshFailure failure = ClassifyRefreshFailure(cause, from_service, !presented.empty());
   // Token services sometimes echo what they were sent.
   const std::string described = RedactLocked(DescribeCause(cause, from_service), presented);
   if (eventing()) {
@@ -621,8 +624,7 @@ void RefreshCoordinator::SetToken(Token token) {
     fresh = current_;
     if (CurrentSendableLocked(clock_->Now())) {
       release = TakeWaitersLocked();
-    } else if (!waiters_.empty() && !refreshing_ &&
-               !fresh->token.refresh_token.empty()) {
+    } else if (!waiters_.empty() && !refreshing_ && !CannotGrantLocked()) {
       grant = BeginRefreshLocked(clock_->Now(), false);
     }
   }

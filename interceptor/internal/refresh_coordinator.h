@@ -207,6 +207,11 @@ class RefreshCoordinator
   // Refreshing stops for good, until SetToken: calls fail with `status`.
   void EndLocked(TerminalReason reason, const absl::Status& status, Effects* fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether no grant can be made: the refresher needs a refresh token and
+  // there is none. A rejection then ends the session without a grant.
+  bool CannotGrantLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return needs_refresh_token_ && current_->token.refresh_token.empty();
+  }
   // Ends the session because there is no refresh token to present.
   void ExpireWithoutRefreshTokenLocked(Effects* fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -252,6 +257,8 @@ class RefreshCoordinator
   const uint64_t id_;  // distinguishes coordinators in the per-thread cache
   const TokenManagerOptions options_;
   const std::shared_ptr<Clock> clock_;
+  // TokenRefresher::NeedsRefreshToken(), asked once.
+  const bool needs_refresh_token_;
 
   // Bumped (release) after every change of current_; read (acquire) by the
   // lock-free fast path.

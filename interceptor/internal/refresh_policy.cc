@@ -22,12 +22,13 @@ bool IsTerminalRefreshError(absl::StatusCode code) {
   }
 }
 
-RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service) {
+RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service,
+                                      bool presented_refresh_token) {
   RefreshFailure f;
   f.reason = TerminalReason::kSessionExpired;
   if (!from_service || !IsTerminalRefreshError(status.code())) return f;
   f.terminal = true;
-  f.reason = status.code() == absl::StatusCode::kUnauthenticated
+  f.reason = status.code() == absl::StatusCode::kUnauthenticated && presented_refresh_token
                  ? TerminalReason::kSessionExpired
                  : TerminalReason::kClientRejected;
   return f;

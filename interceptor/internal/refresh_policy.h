@@ -36,9 +36,13 @@ struct RefreshFailure {
 };
 // `status` is the refresher's error (`from_service`) or a malformed
 // response's (never terminal: the next answer may be well formed).
-// UNAUTHENTICATED ends the session; PERMISSION_DENIED, INVALID_ARGUMENT and
+// UNAUTHENTICATED ends the session when the grant presented a refresh token
+// (`presented_refresh_token`); without one there is no session, and it means
+// the client's own grant was refused (an assertion or subject token the
+// token service rejected, say). PERMISSION_DENIED, INVALID_ARGUMENT and
 // FAILED_PRECONDITION mean the client was rejected.
-RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service);
+RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service,
+                                      bool presented_refresh_token);
 
 // How a refresh failure's cause is shown, everywhere: "CODE: message" for a
 // token service's error (its code once), the message alone for authrefresh's

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string presented = "rt-PRESENTED-secret";
   absl::StatusOr<authrefresh::v1::TokenResponse> r =
       authrefresh::internal::InterpretTokenEndpointAnswer(
-          answer, presented, absl::FromUnixSeconds(1'700'000'000));
+          answer, {presented}, absl::FromUnixSeconds(1'700'000'000));
   if (r.ok()) {
     Check(answer.status == 200);
     return 0;

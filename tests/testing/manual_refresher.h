@@ -24,6 +24,9 @@ class ManualRefresher final : public TokenRefresher {
     std::deque<std::pair<std::string, Done>> pending ABSL_GUARDED_BY(mu);
     std::vector<std::string> presented ABSL_GUARDED_BY(mu);  // refresh tokens
     int destroyed ABSL_GUARDED_BY(mu) = 0;
+    // What NeedsRefreshToken() answers: false for a client-credentials-like
+    // grant. Set before the TokenManager is created.
+    bool needs_refresh_token = true;
 
     int calls() {
       absl::MutexLock lock(&mu);
@@ -60,11 +63,12 @@ class ManualRefresher final : public TokenRefresher {
     ++state_->destroyed;
   }
 
-  void Refresh(const std::string& refresh_token, Done done) override {
+  void Refresh(const GrantRequest& request, Done done) override {
     absl::MutexLock lock(&state_->mu);
-    state_->presented.push_back(refresh_token);
-    state_->pending.emplace_back(refresh_token, std::move(done));
+    state_->presented.push_back(request.refresh_token);
+    state_->pending.emplace_back(request.refresh_token, std::move(done));
   }
+  bool NeedsRefreshToken() const override { return state_->needs_refresh_token; }
 
  private:
   std::shared_ptr<State> state_;

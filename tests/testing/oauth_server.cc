@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/test_certs.h"
+#include "tests/testing/test_client_certs.h"
 
 namespace authrefresh {
 namespace testing {
@@ -54,6 +55,10 @@ std::unique_ptr<OAuthServer> OAuthServer::Start(Options options) {
     std::ofstream(templ + "/key.pem") << kTestServerKeyPem;
     args.push_back(absl::StrCat("--tls-cert=", templ, "/cert.pem"));
     args.push_back(absl::StrCat("--tls-key=", templ, "/key.pem"));
+    if (options.client_ca) {
+      std::ofstream(templ + "/client-ca.pem") << kTestClientCaPem;
+      args.push_back(absl::StrCat("--client-ca=", templ, "/client-ca.pem"));
+    }
   }
   server->process_ = NodeProcess::Start("tests/oauth_server/server.js", std::move(args));
   if (server->process_ == nullptr) return nullptr;
@@ -74,6 +79,7 @@ OAuthServer::~OAuthServer() {
   if (!cert_dir_.empty()) {
     unlink((cert_dir_ + "/cert.pem").c_str());
     unlink((cert_dir_ + "/key.pem").c_str());
+    unlink((cert_dir_ + "/client-ca.pem").c_str());
     rmdir(cert_dir_.c_str());
   }
 }
@@ -82,7 +88,17 @@ HttpReply OAuthServer::Exchange(bool post, const std::string& path,
                                 const std::string& body, const std::string& content_type,
                                 const std::string& authorization) {
   HttpReply reply;
-  CURL* e = curl_easy_init();
+  // One handle per thread, reset for each exchange but keeping its
+  // connections: a resource server's introspections reuse one TLS session
+  // instead of a handshake per call.
+  struct ThreadHandle {
+    ThreadHandle() : easy(curl_easy_init()) {}
+    ~ThreadHandle() { curl_easy_cleanup(easy); }
+    CURL* const easy;
+  };
+  thread_local ThreadHandle handle;
+  CURL* e = handle.easy;
+  curl_easy_reset(e);
   curl_slist* headers = curl_slist_append(nullptr, ("Content-Type: " + content_type).c_str());
   if (!authorization.empty()) {
     headers = curl_slist_append(headers, ("Authorization: " + authorization).c_str());
@@ -104,7 +120,6 @@ HttpReply OAuthServer::Exchange(bool post, const std::string& path,
   EXPECT_EQ(rc, CURLE_OK) << "test OAuth server " << path << ": " << curl_easy_strerror(rc);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply.status);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(e);
   return reply;
 }
 
@@ -130,6 +145,79 @@ int OAuthServer::Stat(const std::string& name) {
 std::string OAuthServer::StatString(const std::string& name) {
   google::protobuf::Struct s = Stats();
   return s.fields().contains(name) ? s.fields().at(name).string_value() : "";
+}
+
+int OAuthServer::GrantsOk(const std::string& grant_type) {
+  const google::protobuf::Struct s = Stats();
+  const auto& counts = s.fields().at("grants_ok").struct_value().fields();
+  return counts.contains(grant_type) ? static_cast<int>(counts.at(grant_type).number_value())
+                                     : 0;
+}
+
+int OAuthServer::GrantsFailed(const std::string& grant_type) {
+  const google::protobuf::Struct s = Stats();
+  const auto& counts = s.fields().at("grants_failed").struct_value().fields();
+  return counts.contains(grant_type) ? static_cast<int>(counts.at(grant_type).number_value())
+                                     : 0;
+}
+
+void OAuthServer::PostJson(const std::string& path, const google::protobuf::Struct& body) {
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(body, &json).ok());
+  HttpReply r = Post(path, json, "application/json");
+  EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+}
+
+void OAuthServer::RegisterClient(const Client& c) {
+  google::protobuf::Struct body;
+  auto& f = *body.mutable_fields();
+  f["client_id"].set_string_value(c.client_id);
+  f["method"].set_string_value(c.method);
+  if (!c.secret.empty()) f["secret"].set_string_value(c.secret);
+  if (!c.public_key_pem.empty()) f["public_key_pem"].set_string_value(c.public_key_pem);
+  if (!c.alg.empty()) f["alg"].set_string_value(c.alg);
+  if (!c.kid.empty()) f["kid"].set_string_value(c.kid);
+  if (!c.tls_subject_cn.empty()) f["tls_subject_cn"].set_string_value(c.tls_subject_cn);
+  auto* grants = f["grants"].mutable_list_value();
+  for (const std::string& g : c.grants) grants->add_values()->set_string_value(g);
+  PostJson("/test/register-client", body);
+}
+
+void OAuthServer::RegisterIssuer(const std::string& issuer, const std::string& public_key_pem,
+                                 const std::string& alg, const std::string& kid) {
+  google::protobuf::Struct body;
+  auto& f = *body.mutable_fields();
+  f["issuer"].set_string_value(issuer);
+  f["public_key_pem"].set_string_value(public_key_pem);
+  f["alg"].set_string_value(alg);
+  if (!kid.empty()) f["kid"].set_string_value(kid);
+  PostJson("/test/register-issuer", body);
+}
+
+OAuthServer::SubjectToken OAuthServer::MintSubjectToken(const std::string& subject,
+                                                        int ttl_seconds) {
+  HttpReply r = Post("/test/mint-subject-token",
+                     absl::StrCat(R"({"sub":")", subject, R"(","ttl_s":)", ttl_seconds, "}"),
+                     "application/json");
+  EXPECT_EQ(r.status, 200);
+  google::protobuf::Struct s = ParseJson(r.body);
+  return SubjectToken{s.fields().at("token").string_value(),
+                      s.fields().at("jti").string_value()};
+}
+
+void OAuthServer::HoldGrants() {
+  EXPECT_EQ(Post("/test/hold-grants", "{}", "application/json").status, 200);
+}
+
+void OAuthServer::ReleaseGrants() {
+  EXPECT_EQ(Post("/test/release-grants", "{}", "application/json").status, 200);
+}
+
+void OAuthServer::EchoErrors(bool on) {
+  EXPECT_EQ(Post("/test/echo-errors", on ? R"({"on":true})" : R"({"on":false})",
+                 "application/json")
+                .status,
+            200);
 }
 
 OAuthServer::Session OAuthServer::Seed(const std::string& client_id,
@@ -170,6 +258,42 @@ void OAuthServer::Script(int status, const std::string& headers_json,
                  "application/json")
                 .status,
             200);
+}
+
+void IntrospectingEcho::HoldUntil(int n) {
+  absl::MutexLock lock(&mu_);
+  hold_ = n;
+}
+
+int IntrospectingEcho::hits() {
+  absl::MutexLock lock(&mu_);
+  return hits_;
+}
+
+int IntrospectingEcho::rejected() {
+  absl::MutexLock lock(&mu_);
+  return rejected_;
+}
+
+grpc::Status IntrospectingEcho::Say(grpc::ServerContext* context,
+                                    const test::EchoRequest* request,
+                                    test::EchoReply* reply) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++hits_;
+    auto all_arrived = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return hits_ >= hold_; };
+    mu_.Await(absl::Condition(&all_arrived));
+  }
+  auto it = context->client_metadata().find("authorization");
+  const std::string authorization =
+      it == context->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+  if (oauth_->Post("/introspect", "", "application/json", authorization).status != 200) {
+    absl::MutexLock lock(&mu_);
+    ++rejected_;
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid or expired token");
+  }
+  reply->set_text(request->text());
+  return grpc::Status::OK;
 }
 
 }  // namespace testing

@@ -9,8 +9,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "tests/protos/echo.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "tests/testing/node_process.h"
 
@@ -27,6 +31,9 @@ class OAuthServer {
  public:
   struct Options {
     bool tls = false;  // serve https with the test certificate (test_certs.h)
+    // With tls: ask for a client certificate, trusting the test client CA
+    // (test_client_certs.h), for tls_client_auth clients.
+    bool client_ca = false;
     int access_ttl_seconds = 3600;
   };
   // Starts the server; fails the test (ADD_FAILURE) and returns null with a
@@ -54,6 +61,44 @@ class OAuthServer {
   // Counters of server.js's `stats`.
   int Stat(const std::string& name);
   std::string StatString(const std::string& name);
+  // All of them, nested objects included.
+  google::protobuf::Struct Stats();
+  // stats.grants_ok[grant_type] and stats.grants_failed[grant_type].
+  int GrantsOk(const std::string& grant_type);
+  int GrantsFailed(const std::string& grant_type);
+
+  // A client (POST /test/register-client); registering an id again replaces
+  // it. `method`: "client_secret", "none", "private_key_jwt" (with
+  // public_key_pem, alg, kid) or "tls_client_auth" (with tls_subject_cn).
+  struct Client {
+    std::string client_id;
+    std::string method;
+    std::string secret;
+    std::string public_key_pem;
+    std::string alg;
+    std::string kid;
+    std::string tls_subject_cn;
+    std::vector<std::string> grants;
+  };
+  void RegisterClient(const Client& client);
+  // The key that verifies JWT-bearer grant assertions from `issuer`.
+  void RegisterIssuer(const std::string& issuer, const std::string& public_key_pem,
+                      const std::string& alg, const std::string& kid = "");
+  // A subject token (a JWT from the server's "cluster" key, as a projected
+  // Kubernetes service-account token) for the token-exchange grant.
+  struct SubjectToken {
+    std::string token;
+    std::string jti;
+  };
+  SubjectToken MintSubjectToken(const std::string& subject, int ttl_seconds = 600);
+  // Real grants wait at the server from HoldGrants() until ReleaseGrants();
+  // GrantsWaiting() is how many do now.
+  void HoldGrants();
+  void ReleaseGrants();
+  int GrantsWaiting() { return Stat("grants_waiting"); }
+  // Failed grants quote every form value they received in
+  // error_description, as a careless server would.
+  void EchoErrors(bool on);
 
   // Raw access for tests: POST application/x-www-form-urlencoded or JSON.
   HttpReply Post(const std::string& path, const std::string& body,
@@ -65,12 +110,35 @@ class OAuthServer {
   OAuthServer() = default;
   HttpReply Exchange(bool post, const std::string& path, const std::string& body,
                      const std::string& content_type, const std::string& authorization);
-  google::protobuf::Struct Stats();
+  void PostJson(const std::string& path, const google::protobuf::Struct& body);
 
   Options options_;
   std::unique_ptr<NodeProcess> process_;
   std::string base_url_;
   std::string cert_dir_;
+};
+
+// A gRPC resource server: Echo.Say succeeds when the authorization server's
+// introspection accepts the call's bearer token.
+class IntrospectingEcho final : public test::Echo::Service {
+ public:
+  explicit IntrospectingEcho(OAuthServer* oauth) : oauth_(oauth) {}
+
+  // The first `n` calls wait on arrival until `n` have arrived: they all
+  // carry the token they were sent with, before any refresh can finish.
+  void HoldUntil(int n);
+  int hits();
+  int rejected();
+
+  grpc::Status Say(grpc::ServerContext* context, const test::EchoRequest* request,
+                   test::EchoReply* reply) override;
+
+ private:
+  OAuthServer* const oauth_;
+  absl::Mutex mu_;
+  int hold_ ABSL_GUARDED_BY(mu_) = 0;
+  int hits_ ABSL_GUARDED_BY(mu_) = 0;
+  int rejected_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace testing

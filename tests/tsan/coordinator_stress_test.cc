@@ -117,7 +117,7 @@ struct RefresherState {
 class ThreadedRefresher final : public TokenRefresher {
  public:
   explicit ThreadedRefresher(std::shared_ptr<RefresherState> s) : s_(std::move(s)) {}
-  void Refresh(const std::string&, Done done) override {
+  void Refresh(const GrantRequest&, Done done) override {
     const int now = ++s_->in_flight;
     int seen = s_->max_in_flight.load();
     while (now > seen && !s_->max_in_flight.compare_exchange_weak(seen, now)) {

@@ -1,0 +1,108 @@
+#include "interceptor/internal/token_request.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace authrefresh {
+namespace internal {
+namespace {
+
+constexpr size_t kMaxFileBytes = 64 * 1024;
+
+void AppendParameter(std::string* form, absl::string_view name, absl::string_view value) {
+  if (!form->empty()) *form += '&';
+  absl::StrAppend(form, FormEncode(name), "=", FormEncode(value));
+}
+
+absl::StatusOr<std::string> SignAssertion(const AssertionSpec& spec, absl::Time now,
+                                          const std::function<std::string()>& new_jti) {
+  const int64_t iat = absl::ToUnixSeconds(now);
+  JsonObject claims;
+  claims.Add("iss", spec.issuer)
+      .Add("sub", spec.subject)
+      .Add("aud", spec.audience)
+      .Add("iat", iat)
+      .Add("exp", iat + absl::ToInt64Seconds(spec.lifetime))
+      .Add("jti", new_jti());
+  for (const auto& [name, value] : spec.extra_claims) claims.Add(name, value);
+  return spec.signer->Sign(claims.Close());
+}
+
+}  // namespace
+
+std::string FormEncode(absl::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (absl::ascii_isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", u);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string content;
+  char buffer[4096];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    content.append(buffer, static_cast<size_t>(in.gcount()));
+    if (content.size() > kMaxFileBytes) return std::nullopt;
+  }
+  if (in.bad()) return std::nullopt;
+  return content;
+}
+
+absl::StatusOr<TokenRequestBody> BuildTokenRequest(
+    const TokenRequestSpec& spec, const GrantRequest& request, absl::Time now,
+    const std::function<std::string()>& new_jti) {
+  TokenRequestBody body;
+  body.secrets = spec.fixed_secrets;
+  AppendParameter(&body.form, "grant_type", spec.grant_type);
+  if (spec.send_refresh_token) {
+    AppendParameter(&body.form, "refresh_token", request.refresh_token);
+    body.secrets.push_back(request.refresh_token);
+  }
+  for (const auto& [name, path] : spec.file_parameters) {
+    std::optional<std::string> content = ReadSmallFile(path);
+    if (!content) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot read the ", name, " file ", path, " (missing, unreadable or over ",
+          kMaxFileBytes / 1024, " KiB)"));
+    }
+    const std::string value(absl::StripAsciiWhitespace(*content));
+    if (value.empty()) {
+      return absl::UnavailableError(absl::StrCat("the ", name, " file ", path, " is empty"));
+    }
+    AppendParameter(&body.form, name, value);
+    body.secrets.push_back(value);
+  }
+  if (spec.grant_assertion) {
+    absl::StatusOr<std::string> jwt = SignAssertion(*spec.grant_assertion, now, new_jti);
+    if (!jwt.ok()) return jwt.status();
+    AppendParameter(&body.form, "assertion", *jwt);
+    body.secrets.push_back(*std::move(jwt));
+  }
+  for (const auto& [name, value] : spec.parameters) {
+    AppendParameter(&body.form, name, value);
+  }
+  if (spec.client_assertion) {
+    absl::StatusOr<std::string> jwt = SignAssertion(*spec.client_assertion, now, new_jti);
+    if (!jwt.ok()) return jwt.status();
+    AppendParameter(&body.form, "client_assertion_type", kClientAssertionType);
+    AppendParameter(&body.form, "client_assertion", *jwt);
+    body.secrets.push_back(*std::move(jwt));
+  }
+  return body;
+}
+
+}  // namespace internal
+}  // namespace authrefresh

@@ -1,0 +1,235 @@
+// Signed JWTs: the signatures verify with OpenSSL's own verification (the
+// end-to-end tests verify them again with a JOSE library in the token
+// server), the headers say what they should, and every bad key is refused at
+// construction with an error that names the problem and never the key.
+
+#include "interceptor/internal/jws.h"
+
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_client_certs.h"
+#include "tests/testing/test_keys.h"
+
+namespace authrefresh {
+namespace {
+
+using internal::JwsAlgorithm;
+using internal::JwsKeyMaterial;
+using internal::JwtSigner;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::GenerateKey;
+using testing::IsOk;
+using testing::KeyKind;
+using testing::StatusIs;
+
+std::string FromBase64Url(absl::string_view in) {
+  std::string out;
+  EXPECT_TRUE(absl::WebSafeBase64Unescape(in, &out)) << "not base64url";
+  return out;
+}
+
+google::protobuf::Struct Json(const std::string& text) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &s).ok()) << text;
+  return s;
+}
+
+// Verifies a compact JWS with OpenSSL, given the signer's public key.
+bool Verifies(const std::string& jws, const std::string& public_pem, JwsAlgorithm alg) {
+  std::vector<std::string> parts = absl::StrSplit(jws, '.');
+  if (parts.size() != 3) return false;
+  const std::string input = parts[0] + "." + parts[1];
+  std::string signature = FromBase64Url(parts[2]);
+  if (alg == JwsAlgorithm::kES256) {
+    // r || s back to DER for OpenSSL.
+    if (signature.size() != 64) return false;
+    ECDSA_SIG* sig = ECDSA_SIG_new();
+    const auto* raw = reinterpret_cast<const unsigned char*>(signature.data());
+    ECDSA_SIG_set0(sig, BN_bin2bn(raw, 32, nullptr), BN_bin2bn(raw + 32, 32, nullptr));
+    unsigned char* der = nullptr;
+    const int n = i2d_ECDSA_SIG(sig, &der);
+    signature.assign(reinterpret_cast<char*>(der), n);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+  }
+  BIO* bio = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok =
+      key != nullptr &&
+      EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+TEST(Jws, Rs256AndEs256SignaturesVerifyAndHeadersAreExact) {
+  struct Case {
+    KeyKind kind;
+    JwsAlgorithm alg;
+    const char* name;
+  };
+  for (const Case& c : {Case{KeyKind::kRsa2048, JwsAlgorithm::kRS256, "RS256"},
+                        Case{KeyKind::kEcP256, JwsAlgorithm::kES256, "ES256"}}) {
+    SCOPED_TRACE(c.name);
+    const testing::TestKey key = GenerateKey(c.kind);
+    auto signer = JwtSigner::Create({c.alg, key.private_pem, "key-7", ""}, "opt");
+    ASSERT_THAT(signer.status(), IsOk());
+    const std::string claims = R"({"iss":"me","n":1})";
+    absl::StatusOr<std::string> jws = (*signer)->Sign(claims);
+    ASSERT_THAT(jws.status(), IsOk());
+    std::vector<std::string> parts = absl::StrSplit(*jws, '.');
+    ASSERT_EQ(parts.size(), 3u);
+    EXPECT_EQ(FromBase64Url(parts[0]),
+              absl::StrCat(R"({"alg":")", c.name, R"(","typ":"JWT","kid":"key-7"})"));
+    EXPECT_EQ(FromBase64Url(parts[1]), claims);
+    for (const std::string& p : parts) {
+      EXPECT_EQ(p.find_first_of("+/="), std::string::npos) << "not base64url";
+    }
+    EXPECT_TRUE(Verifies(*jws, key.public_pem, c.alg));
+    // A different key does not verify it, and a changed payload does not.
+    EXPECT_FALSE(Verifies(*jws, GenerateKey(c.kind).public_pem, c.alg));
+    std::string tampered = parts[0] + "." + internal::Base64Url(R"({"iss":"you","n":1})") +
+                           "." + parts[2];
+    EXPECT_FALSE(Verifies(tampered, key.public_pem, c.alg));
+    // ECDSA is randomised, RSA PKCS#1 v1.5 is not: both verify every time.
+    absl::StatusOr<std::string> again = (*signer)->Sign(claims);
+    ASSERT_THAT(again.status(), IsOk());
+    EXPECT_TRUE(Verifies(*again, key.public_pem, c.alg));
+  }
+}
+
+TEST(Jws, CertificateAddsItsThumbprints) {
+  auto signer = JwtSigner::Create({JwsAlgorithm::kRS256, testing::kTestSignerKeyPem, "",
+                                   testing::kTestSignerCertPem},
+                                  "opt");
+  ASSERT_THAT(signer.status(), IsOk());
+  absl::StatusOr<std::string> jws = (*signer)->Sign("{}");
+  ASSERT_THAT(jws.status(), IsOk());
+  std::vector<std::string> parts = absl::StrSplit(*jws, '.');
+  const google::protobuf::Struct header = Json(FromBase64Url(parts[0]));
+  // The thumbprints are digests of the certificate's DER encoding.
+  BIO* bio = BIO_new_mem_buf(testing::kTestSignerCertPem, -1);
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ASSERT_NE(cert, nullptr);
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(cert, &der);
+  X509_free(cert);
+  unsigned char sha1[20], sha256[32];
+  unsigned int len = 0;
+  EVP_Digest(der, n, sha1, &len, EVP_sha1(), nullptr);
+  EVP_Digest(der, n, sha256, &len, EVP_sha256(), nullptr);
+  OPENSSL_free(der);
+  EXPECT_EQ(header.fields().at("x5t").string_value(),
+            internal::Base64Url(std::string(reinterpret_cast<char*>(sha1), 20)));
+  EXPECT_EQ(header.fields().at("x5t#S256").string_value(),
+            internal::Base64Url(std::string(reinterpret_cast<char*>(sha256), 32)));
+  EXPECT_FALSE(header.fields().contains("kid"));
+}
+
+TEST(Jws, BadKeysAreRefusedNamingTheProblemNeverTheKey) {
+  const testing::TestKey rsa = GenerateKey(KeyKind::kRsa2048);
+  const testing::TestKey ec = GenerateKey(KeyKind::kEcP256);
+  struct Case {
+    JwsKeyMaterial material;
+    const char* expected;
+  };
+  const std::string garbage_pem =
+      "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n";
+  const std::vector<Case> cases = {
+      {{JwsAlgorithm::kRS256, "", "", ""}, "no private key"},
+      {{JwsAlgorithm::kRS256, "just some text", "", ""}, "not PEM"},
+      {{JwsAlgorithm::kRS256, garbage_pem, "", ""}, "cannot be parsed"},
+      {{JwsAlgorithm::kRS256, rsa.encrypted_private_pem, "", ""}, "encrypted"},
+      {{JwsAlgorithm::kRS256, rsa.public_pem, "", ""}, "found a \"PUBLIC KEY\" block"},
+      {{JwsAlgorithm::kRS256, testing::kTestSignerCertPem, "", ""},
+       "found a \"CERTIFICATE\" block"},
+      {{JwsAlgorithm::kRS256, ec.private_pem, "", ""}, "RS256 needs an RSA key; this is a EC key"},
+      {{JwsAlgorithm::kES256, rsa.private_pem, "", ""}, "ES256 needs an EC P-256 key; this is a RSA key"},
+      {{JwsAlgorithm::kES256, GenerateKey(KeyKind::kEcP384).private_pem, "", ""},
+       "an EC key on curve secp384r1"},
+      {{JwsAlgorithm::kES256, GenerateKey(KeyKind::kEd25519).private_pem, "", ""},
+       "ES256 needs an EC P-256 key"},
+      {{JwsAlgorithm::kRS256, GenerateKey(KeyKind::kRsa1024).private_pem, "", ""},
+       "at least 2048 bits; this one has 1024"},
+      {{JwsAlgorithm::kRS256, rsa.private_pem, "", testing::kTestSignerCertPem},
+       "the certificate does not belong to the private key"},
+      {{JwsAlgorithm::kRS256, rsa.private_pem, "", "-----BEGIN CERTIFICATE-----\nAAAA\n"},
+       "not a PEM X.509 certificate"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.expected);
+    auto signer = JwtSigner::Create(c.material, "Options.client_assertion_key");
+    ASSERT_THAT(signer.status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         ::testing::AllOf(HasSubstr("Options.client_assertion_key: "),
+                                          HasSubstr(c.expected))));
+    const std::string message(signer.status().message());
+    // No line of base64 from the key (or the certificate) is quoted.
+    for (absl::string_view line : absl::StrSplit(c.material.private_key_pem + "\n" +
+                                                     c.material.certificate_pem,
+                                                 '\n')) {
+      if (line.size() >= 16 && !absl::StartsWith(line, "-----")) {
+        EXPECT_THAT(message, Not(HasSubstr(std::string(line.substr(0, 16)))));
+      }
+    }
+  }
+}
+
+TEST(Jws, TlsClientCertificateMustMatchItsKey) {
+  EXPECT_THAT(internal::CheckCertificateAndKey(testing::kTestClientACertPem,
+                                               testing::kTestClientAKeyPem, "tls"),
+              IsOk());
+  EXPECT_THAT(internal::CheckCertificateAndKey(testing::kTestClientACertPem,
+                                               testing::kTestClientBKeyPem, "tls"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not belong")));
+  EXPECT_THAT(internal::CheckCertificateAndKey(testing::kTestClientAKeyPem,
+                                               testing::kTestClientAKeyPem, "tls"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a PEM X.509")));
+}
+
+TEST(Jws, JwtIdsAreFreshAndUnguessableLength) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string jti = internal::NewJwtId();
+    EXPECT_EQ(jti.size(), 22u);  // 128 bits, base64url, no padding
+    EXPECT_TRUE(seen.insert(jti).second) << "repeated jti";
+  }
+}
+
+TEST(Jws, JsonObjectEscapesStringsAndParses) {
+  const std::string text = internal::JsonObject()
+                               .Add("quote\"back\\slash", std::string("a\"b\\c\nd\x01") + "\xc3\xa9")
+                               .Add("n", int64_t{-1700000000123})
+                               .Close();
+  const google::protobuf::Struct s = Json(text);
+  EXPECT_EQ(s.fields().at("quote\"back\\slash").string_value(),
+            std::string("a\"b\\c\nd\x01") + "\xc3\xa9");
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+  EXPECT_THAT(text, HasSubstr(R"("n":-1700000000123)"));
+  EXPECT_EQ(internal::JsonObject().Close(), "{}");
+}
+
+}  // namespace
+}  // namespace authrefresh
