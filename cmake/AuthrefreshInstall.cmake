@@ -65,7 +65,7 @@ install(FILES "${PROJECT_BINARY_DIR}/authrefreshConfig.cmake"
 set(_authrefresh_pc_public grpc++ protobuf absl_status absl_statusor absl_strings absl_time)
 set(_authrefresh_pc_private absl_core_headers absl_flat_hash_set absl_str_format absl_synchronization libcrypto)
 set(_authrefresh_http_pc_public authrefresh)
-set(_authrefresh_http_pc_private libcurl absl_base absl_core_headers absl_strings absl_synchronization)
+set(_authrefresh_http_pc_private libcurl libcrypto absl_base absl_core_headers absl_str_format absl_strings absl_synchronization)
 if(NOT BUILD_SHARED_LIBS)
   list(APPEND _authrefresh_pc_public ${_authrefresh_pc_private})
   list(APPEND _authrefresh_http_pc_public ${_authrefresh_http_pc_private})
@@ -105,7 +105,7 @@ list(JOIN _authrefresh_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
 configure_file(cmake/authrefresh.pc.in "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh.pc" @ONLY)
 
 set(AUTHREFRESH_PC_NAME authrefresh_http_token_refresher)
-set(AUTHREFRESH_PC_DESCRIPTION "authrefresh's RFC 6749 HTTP token-endpoint refresher (libcurl)")
+set(AUTHREFRESH_PC_DESCRIPTION "authrefresh's OAuth 2.0 HTTP token-endpoint refresher: refresh-token, client-credentials, JWT-bearer and token-exchange grants (libcurl, OpenSSL)")
 list(JOIN _authrefresh_http_pc_public " " AUTHREFRESH_PC_REQUIRES)
 list(JOIN _authrefresh_http_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
 configure_file(cmake/authrefresh.pc.in
