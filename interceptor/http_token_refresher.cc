@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <fstream>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -95,8 +96,9 @@ absl::StatusOr<std::shared_ptr<const internal::JwtSigner>> LoadSigningKey(
     if (!file.empty()) {
       std::optional<std::string> content = internal::ReadSmallFile(file);
       if (!content) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(what, ".", file_name, " cannot be read: ", file));
+        return absl::InvalidArgumentError(absl::StrCat(what, ".", file_name,
+                                                       " cannot be read: ",
+                                                       internal::ShowPath(file)));
       }
       return *std::move(content);
     }
@@ -148,8 +150,8 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
   }
   if (o.timeout <= absl::ZeroDuration()) return invalid(".timeout must be positive");
   if (!o.ca_file.empty() && !o.ca_pem.empty()) return invalid(": set ca_file or ca_pem, not both");
-  if (!o.ca_file.empty() && !internal::ReadSmallFile(o.ca_file).has_value()) {
-    return invalid(".ca_file cannot be read: ", o.ca_file);
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) {
+    return invalid(".ca_file cannot be read: ", internal::ShowPath(o.ca_file));
   }
 
   Prepared p;
@@ -174,16 +176,18 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
 
   // The grant's own options, and only its own.
   const Options::JwtBearer& jb = o.jwt_bearer;
+  const Options::JwtBearer jb_default;
   const bool jwt_bearer_set = IsSet(jb.key) || !jb.issuer.empty() || !jb.subject.empty() ||
-                              !jb.audience.empty() || !jb.extra_claims.empty();
+                              !jb.audience.empty() || !jb.extra_claims.empty() ||
+                              jb.lifetime != jb_default.lifetime;
   if (o.grant != Grant::kJwtBearer && jwt_bearer_set) {
     return invalid(".jwt_bearer is set but grant is not kJwtBearer");
   }
   const Options::TokenExchange& te = o.token_exchange;
-  const bool token_exchange_set = !te.subject_token_file.empty() ||
-                                  !te.actor_token_file.empty() ||
-                                  !te.actor_token_type.empty() ||
-                                  !te.requested_token_type.empty();
+  const bool token_exchange_set =
+      !te.subject_token_file.empty() || !te.actor_token_file.empty() ||
+      !te.actor_token_type.empty() || !te.requested_token_type.empty() ||
+      te.subject_token_type != Options::TokenExchange().subject_token_type;
   if (o.grant != Grant::kTokenExchange && token_exchange_set) {
     return invalid(".token_exchange is set but grant is not kTokenExchange");
   }
@@ -214,6 +218,14 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
     if (te.actor_token_file.empty() != te.actor_token_type.empty()) {
       return invalid(".token_exchange: set actor_token_file and actor_token_type together");
     }
+    // The manager attaches what it gets as a bearer access token; an ID
+    // token or a SAML assertion (token_type "N_A") would be refused forever.
+    if (!te.requested_token_type.empty() &&
+        te.requested_token_type != "urn:ietf:params:oauth:token-type:access_token" &&
+        te.requested_token_type != "urn:ietf:params:oauth:token-type:jwt") {
+      return invalid(".token_exchange.requested_token_type must be the access_token or jwt "
+                     "token type URN: authrefresh sends the result as a bearer access token");
+    }
     spec.file_parameters.emplace_back("subject_token", te.subject_token_file);
     if (!te.actor_token_file.empty()) {
       spec.file_parameters.emplace_back("actor_token", te.actor_token_file);
@@ -223,7 +235,8 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
     for (const auto& [name, path] : spec.file_parameters) {
       std::optional<std::string> content = internal::ReadSmallFile(path);
       if (!content || absl::StripAsciiWhitespace(*content).empty()) {
-        return invalid(".token_exchange.", name, "_file cannot be read or is empty: ", path);
+        return invalid(".token_exchange.", name,
+                       "_file cannot be read or is empty: ", internal::ShowPath(path));
       }
     }
   }
@@ -262,7 +275,8 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
                    "(RFC 6749 section 4.4); client_auth is kNone");
   }
   if (o.client_auth != Auth::kPrivateKeyJwt &&
-      (IsSet(o.client_assertion_key) || !o.client_assertion_audience.empty())) {
+      (IsSet(o.client_assertion_key) || !o.client_assertion_audience.empty() ||
+       o.client_assertion_lifetime != Options().client_assertion_lifetime)) {
     return invalid(".client_assertion_key is set but client_auth is not kPrivateKeyJwt");
   }
   if (o.client_auth == Auth::kPrivateKeyJwt) {
@@ -284,11 +298,20 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
   if (o.client_auth == Auth::kTlsClientAuth && o.client_certificate_file.empty()) {
     return invalid(".client_auth is kTlsClientAuth but client_certificate_file is empty");
   }
+  if (!o.client_certificate_file.empty() && *scheme == "http") {
+    return invalid(": a client certificate needs an https:// token endpoint; over "
+                   "http:// it would never be presented");
+  }
   if (!o.client_certificate_file.empty()) {
     std::optional<std::string> cert = internal::ReadSmallFile(o.client_certificate_file);
     std::optional<std::string> key = internal::ReadSmallFile(o.client_key_file);
-    if (!cert) return invalid(".client_certificate_file cannot be read: ", o.client_certificate_file);
-    if (!key) return invalid(".client_key_file cannot be read: ", o.client_key_file);
+    if (!cert) {
+      return invalid(".client_certificate_file cannot be read: ",
+                     internal::ShowPath(o.client_certificate_file));
+    }
+    if (!key) {
+      return invalid(".client_key_file cannot be read: ", internal::ShowPath(o.client_key_file));
+    }
     if (absl::Status s = internal::CheckCertificateAndKey(
             *cert, *key, absl::StrCat(kOptions, ".client_certificate_file/client_key_file"));
         !s.ok()) {
@@ -310,7 +333,7 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
     }
   }
   for (const std::string& resource : o.resources) {
-    if (resource.find("://") == std::string::npos || resource.find('#') != std::string::npos) {
+    if (!internal::IsAbsoluteUri(resource) || resource.find('#') != std::string::npos) {
       return invalid(".resources: \"", internal::CleanServerText(resource, {}, 100),
                      "\" is not an absolute URI without a fragment (RFC 8707)");
     }
@@ -335,10 +358,11 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
   for (const auto& parameter : o.extra_parameters) params.push_back(parameter);
   if (secret_auth) spec.fixed_secrets.push_back(o.client_secret);
   if (o.client_auth == Auth::kClientSecretBasic) {
-    p.authorization = absl::StrCat(
-        "Authorization: Basic ",
-        absl::Base64Escape(absl::StrCat(FormEncode(o.client_id), ":",
-                                        FormEncode(o.client_secret))));
+    const std::string credential = absl::Base64Escape(
+        absl::StrCat(FormEncode(o.client_id), ":", FormEncode(o.client_secret)));
+    p.authorization = absl::StrCat("Authorization: Basic ", credential);
+    // A server that echoes its request headers echoes this.
+    spec.fixed_secrets.push_back(credential);
   }
   return p;
 }
@@ -505,8 +529,11 @@ void Work(std::shared_ptr<Shared> shared) {
       absl::StatusOr<std::unique_ptr<Transfer>> t = StartTransfer(*shared, &*job);
       if (!t.ok()) {
         job->done(t.status());  // `job` was not moved from
+      } else if (CURLMcode rc = curl_multi_add_handle(shared->multi, (*t)->easy);
+                 rc != CURLM_OK) {
+        (*t)->job.done(absl::ResourceExhaustedError(
+            absl::StrCat("curl_multi_add_handle failed: ", curl_multi_strerror(rc))));
       } else {
-        curl_multi_add_handle(shared->multi, (*t)->easy);
         active = *std::move(t);
       }
     }
@@ -582,13 +609,16 @@ class HttpTokenRefresher final : public TokenRefresher {
           "HttpTokenRefresher: a refresh is already queued"));
       return;
     }
-    // Refresh is never called concurrently with itself or the destructor.
-    if (!worker_.joinable()) worker_ = std::thread(Work, shared_);
+    // Refresh is never called concurrently with itself or the destructor,
+    // but the worker can call it (from `done`) while the first call is still
+    // here: call_once makes that second call wait for worker_ to be set.
+    absl::call_once(worker_started_, [this] { worker_ = std::thread(Work, shared_); });
     curl_multi_wakeup(shared_->multi);
   }
 
  private:
   const std::shared_ptr<Shared> shared_;
+  absl::once_flag worker_started_;
   std::thread worker_;
 };
 

@@ -112,6 +112,12 @@ struct TokenManagerOptions {
   // Past expires_at, calls wait for the refresh instead.
   absl::Duration refresh_margin = absl::Seconds(60);
   double refresh_margin_fraction = 0.25;
+  // Where inside the margin the background refresh starts, randomised per
+  // token: up to this fraction of the margin later than its start (0: at
+  // the start; clamped to [0, 1]). Replicas that share a credential
+  // (shared_token.h) then do not all reach the token service, or the shared
+  // record, in the same millisecond. Seeded by jitter_seed.
+  double refresh_jitter = 0.5;
 
   // Transient failures are retried with jittered exponential backoff, as gRPC
   // core's token fetcher does: attempt n waits
@@ -121,8 +127,8 @@ struct TokenManagerOptions {
   double backoff_multiplier = 1.6;
   absl::Duration max_backoff = absl::Seconds(120);
   double backoff_jitter = 0.2;
-  // Seeds the jitter; 0 picks a random seed. Tests set it to get a fixed
-  // schedule.
+  // Seeds the backoff jitter and refresh_jitter; 0 picks a random seed.
+  // Tests set it to get a fixed schedule.
   uint64_t jitter_seed = 0;
 
   // After this many consecutive failed attempts, the calls waiting for the

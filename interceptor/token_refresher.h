@@ -24,10 +24,13 @@ namespace authrefresh {
 
 // What a grant starts from: the TokenManager's state when it starts one.
 struct GrantRequest {
-  // The refresh token the manager holds; empty when it has none (always, for
-  // a refresher whose NeedsRefreshToken() is false, unless a token service
-  // returned one anyway).
+  // The refresh token the manager holds; empty when it has none, and always
+  // for a refresher whose NeedsRefreshToken() is false.
   std::string refresh_token;
+  // The access token the manager holds now, which it wants replaced (empty:
+  // none yet). A refresher that shares tokens between processes
+  // (shared_token.h) adopts any other valid token instead of a grant.
+  std::string access_token;
 };
 
 // Obtains new tokens. A TokenManager owns its refresher and calls `Refresh`

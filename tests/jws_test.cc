@@ -197,6 +197,40 @@ TEST(Jws, BadKeysAreRefusedNamingTheProblemNeverTheKey) {
   }
 }
 
+// The formats `openssl genrsa` and `openssl ecparam -genkey` write: the
+// traditional "RSA PRIVATE KEY" and "EC PRIVATE KEY", the latter after an
+// "EC PARAMETERS" block.
+TEST(Jws, TraditionalPemFormatsAreAccepted) {
+  for (KeyKind kind : {KeyKind::kRsa2048, KeyKind::kEcP256}) {
+    const testing::TestKey key = GenerateKey(kind);
+    BIO* in = BIO_new_mem_buf(key.private_pem.data(), static_cast<int>(key.private_pem.size()));
+    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
+    BIO_free(in);
+    ASSERT_NE(pkey, nullptr);
+    BIO* out = BIO_new(BIO_s_mem());
+    ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out, pkey, nullptr, nullptr, 0, nullptr,
+                                                   nullptr),
+              1);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out, &data);
+    std::string pem(data, static_cast<size_t>(n));
+    BIO_free(out);
+    EVP_PKEY_free(pkey);
+    const bool ec = kind == KeyKind::kEcP256;
+    EXPECT_THAT(pem, HasSubstr(ec ? "BEGIN EC PRIVATE KEY" : "BEGIN RSA PRIVATE KEY"));
+    if (ec) {
+      pem = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" +
+            pem;
+    }
+    const JwsAlgorithm alg = ec ? JwsAlgorithm::kES256 : JwsAlgorithm::kRS256;
+    auto signer = JwtSigner::Create({alg, pem, "", ""}, "opt");
+    ASSERT_THAT(signer.status(), IsOk());
+    absl::StatusOr<std::string> jws = (*signer)->Sign("{}");
+    ASSERT_THAT(jws.status(), IsOk());
+    EXPECT_TRUE(Verifies(*jws, key.public_pem, alg));
+  }
+}
+
 TEST(Jws, TlsClientCertificateMustMatchItsKey) {
   EXPECT_THAT(internal::CheckCertificateAndKey(testing::kTestClientACertPem,
                                                testing::kTestClientAKeyPem, "tls"),

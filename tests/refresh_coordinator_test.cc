@@ -3,6 +3,7 @@
 
 #include "interceptor/internal/refresh_coordinator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <memory>
@@ -68,6 +69,7 @@ class CoordinatorTest : public ::testing::Test {
   void Make(Token initial, TokenManagerOptions options = {}) {
     options.clock = clock_;
     options.backoff_jitter = 0;  // exact schedule unless a test asks
+    if (!jittered_) options.refresh_jitter = 0;
     if (!options.on_session_expired) {
       options.on_session_expired = [this](const absl::Status& s) {
         absl::MutexLock lock(&mu_);
@@ -92,6 +94,7 @@ class CoordinatorTest : public ::testing::Test {
     return static_cast<int>(expired_.size());
   }
 
+  bool jittered_ = false;  // keep options.refresh_jitter as given
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   std::shared_ptr<ManualRefresher::State> refresher_ =
       std::make_shared<ManualRefresher::State>();
@@ -581,6 +584,29 @@ TEST_F(CoordinatorTest, GrantWithoutARefreshTokenStartsFromNothingAndNeverExpire
   EXPECT_THAT(fourth.all()[0], IsOk());
 }
 
+// A token service may return a refresh token to a service grant anyway
+// (RFC 8693 allows it; Keycloak can for client credentials). The refresher
+// does not use it, so its grants present none, and their invalid_grant is
+// still a rejected client, not an expired session.
+TEST_F(CoordinatorTest, RefreshTokenReturnedToAServiceGrantIsNeverPresented) {
+  refresher_->needs_refresh_token = false;
+  Make(Token{});
+  Results r;
+  r.Take(Await(0, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(Bearer("at-1", "rt-unasked", 3600));
+  ASSERT_EQ(r.size(), 1);
+  EXPECT_EQ(manager_->CurrentToken().refresh_token, "rt-unasked");  // kept, as returned
+  Results again;
+  again.Take(Await(core().Current().generation, absl::InfiniteFuture(), again.Callback()));
+  refresher_->Complete(absl::UnauthenticatedError("invalid_grant: subject token expired"));
+  ASSERT_EQ(again.size(), 1);
+  EXPECT_THAT(again.all()[0], StatusIs(absl::StatusCode::kFailedPrecondition,
+                                       HasSubstr("rejected this client")));
+  EXPECT_EQ(expired_calls(), 0);
+  absl::MutexLock lock(&refresher_->mu);
+  EXPECT_EQ(refresher_->presented, (std::vector<std::string>{"", ""}));
+}
+
 TEST_F(CoordinatorTest, ProactiveRefreshWorksWithoutARefreshToken) {
   refresher_->needs_refresh_token = false;
   Make(Token{"at-0", "", clock_->Now() + absl::Seconds(120), ""});
@@ -805,6 +831,34 @@ TEST_F(CoordinatorTest, ProactiveRefreshStartsInsideTheMarginWithoutWaiting) {
   clock_->Advance(absl::Seconds(1));
   EXPECT_TRUE(core().Sendable(core().Current()));
   EXPECT_EQ(refresher_->calls(), 2);
+}
+
+// Replicas holding the same token start their background refresh at
+// different points of the first half of the margin (refresh_jitter 0.5).
+TEST_F(CoordinatorTest, ProactiveRefreshStartIsJitteredInsideTheMarginAndSeedable) {
+  jittered_ = true;
+  auto start_of = [&](uint64_t seed) {
+    TokenManagerOptions options;
+    options.refresh_jitter = 0.5;
+    options.jitter_seed = seed;
+    const absl::Time expires = clock_->Now() + absl::Seconds(3600);
+    Make(Token{"at-0", "rt-0", expires, ""}, options);
+    // The 60 s margin starts at expires - 60 s; the refresh starts within
+    // its first 30 s.
+    return core().Current().refresh_after - (expires - absl::Seconds(60));
+  };
+  std::vector<absl::Duration> starts;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    const absl::Duration offset = start_of(seed);
+    EXPECT_GE(offset, absl::ZeroDuration());
+    EXPECT_LE(offset, absl::Seconds(30));
+    EXPECT_EQ(offset, start_of(seed));  // reproducible from the seed
+    starts.push_back(offset);
+  }
+  std::sort(starts.begin(), starts.end());
+  EXPECT_GT(starts.back() - starts.front(), absl::Seconds(20));  // spread out
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  EXPECT_GT(starts.size(), 45u);  // (nearly) every seed its own point
 }
 
 TEST_F(CoordinatorTest, ValidTokenKeepsBeingSentWhileAProactiveRefreshBacksOff) {

@@ -414,6 +414,7 @@ TEST_F(ServiceGrantsTest, ProactiveRefreshRenewsBeforeExpiryWithNoWaitingCall) {
   auto refreshed = std::make_shared<std::atomic<int>>(0);
   TokenManagerOptions m;
   m.clock = clock;
+  m.refresh_jitter = 0;  // the margin's start, exactly
   m.on_tokens_refreshed = [renewed, refreshed](const Token&) {
     if (refreshed->fetch_add(1) == 1) renewed->Notify();
   };
@@ -426,13 +427,17 @@ TEST_F(ServiceGrantsTest, ProactiveRefreshRenewsBeforeExpiryWithNoWaitingCall) {
   const std::string first = manager_->CurrentToken().access_token;
   EXPECT_EQ(oauth_->GrantsOk(kClientCredentials), 1);
 
-  // The server's tokens live 3600 s: the margin is the full 60 s.
-  clock->Advance(absl::Seconds(3600 - 61));
+  // The server's tokens live about an hour (expires_in 3599 or 3600): the
+  // margin is the full 60 s before expires_at.
+  const absl::Time expires_at = manager_->CurrentToken().expires_at;
+  ASSERT_LT(expires_at, clock->Now() + absl::Seconds(3601));
+  ASSERT_GT(expires_at, clock->Now() + absl::Seconds(3500));
+  clock->AdvanceTo(expires_at - absl::Seconds(61));
   ASSERT_THAT(Say(), IsOk());
   EXPECT_EQ(oauth_->GrantsOk(kClientCredentials), 1);  // not yet inside the margin
-  clock->Advance(absl::Seconds(2));
+  clock->AdvanceTo(expires_at - absl::Seconds(59));
   ASSERT_THAT(Say(), IsOk());  // sent with the old, still valid token
-  renewed->WaitForNotification();
+  ASSERT_TRUE(renewed->WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(oauth_->GrantsOk(kClientCredentials), 2);
   EXPECT_NE(manager_->CurrentToken().access_token, first);
   ASSERT_THAT(Say(), IsOk());  // with the new token
@@ -586,8 +591,7 @@ TEST_F(ServiceGrantsTest, NoKeyAssertionSecretOrSubjectTokenIsEverShown) {
     // The server did quote the request: the scrubber had work to do.
     EXPECT_THAT(all, HasSubstr("<redacted>"));
     EXPECT_THAT(all, Not(HasSubstr("the-wrong-secret-42")));
-    EXPECT_THAT(all, Not(HasSubstr(expired.token)));
-    EXPECT_THAT(all, Not(HasSubstr("eyJ")));  // no JWT of any kind
+    EXPECT_THAT(all, Not(HasSubstr("eyJ")));  // no JWT: assertions, subject token
     for (const std::string* key : {&client_key, &grant_key}) {
       for (absl::string_view line : absl::StrSplit(*key, '\n')) {
         if (line.size() >= 16 && line[0] != '-') {
@@ -684,6 +688,31 @@ TEST(ServiceGrantOptions, MisconfigurationIsRefusedNamingTheProblem) {
       {[&](auto& o) { o.token_exchange.subject_token_file = token_file; },
        "token_exchange is set but grant is not kTokenExchange"},
       {[](auto& o) { o.resources = {"not-a-uri"}; }, "is not an absolute URI"},
+      {[](auto& o) { o.client_assertion_lifetime = absl::Seconds(30); },
+       "client_assertion_key is set but client_auth is not kPrivateKeyJwt"},
+      {[](auto& o) { o.jwt_bearer.lifetime = absl::Minutes(1); },
+       "jwt_bearer is set but grant is not kJwtBearer"},
+      {[](auto& o) { o.token_exchange.subject_token_type = "urn:x"; },
+       "token_exchange is set but grant is not kTokenExchange"},
+      {[&](auto& o) {
+         o.grant = Grant::kTokenExchange;
+         o.token_exchange.subject_token_file = token_file;
+         o.token_exchange.requested_token_type = "urn:ietf:params:oauth:token-type:id_token";
+       },
+       "requested_token_type must be the access_token or jwt"},
+      {[](auto& o) {
+         o.token_endpoint = "http://127.0.0.1:1/token";
+         o.allow_insecure_http = true;
+         o.client_certificate_file = WriteFile("c.crt", testing::kTestClientACertPem);
+         o.client_key_file = WriteFile("c.key", testing::kTestClientAKeyPem);
+       },
+       "a client certificate needs an https:// token endpoint"},
+      {[&](auto& o) {
+         o.client_auth = Auth::kPrivateKeyJwt;
+         o.client_secret.clear();
+         o.client_assertion_key.private_key_file = rsa_pem;  // the key, not its path
+       },
+       "private_key_file cannot be read: (not shown"},
       {[](auto& o) {
          o.audience = "a";
          o.extra_parameters = {{"audience", "b"}};
@@ -699,6 +728,7 @@ TEST(ServiceGrantOptions, MisconfigurationIsRefusedNamingTheProblem) {
     absl::StatusOr<std::unique_ptr<TokenRefresher>> r = MakeHttpTokenRefresher(o);
     EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.expected)));
     EXPECT_THAT(std::string(r.status().message()), Not(HasSubstr("a-subject-token")));
+    EXPECT_THAT(std::string(r.status().message()), Not(HasSubstr("BEGIN PRIVATE KEY")));
   }
   // The grants that need no client may be made by none (Google's token
   // endpoint takes the JWT-bearer assertion alone).

@@ -113,7 +113,8 @@ TEST(TokenRequest, RefreshTokenGrantSendsTheRefreshTokenAndListsItAsSecret) {
   EXPECT_EQ(body->form,
             "grant_type=refresh_token&refresh_token=rt-1%2F%2B%3D&scope=read%20write&"
             "client_id=app&client_secret=s%26%3D%2B");
-  EXPECT_THAT(body->secrets, UnorderedElementsAre("s&=+", "rt-1/+="));
+  EXPECT_THAT(body->secrets,
+              UnorderedElementsAre("s&=+", "s%26%3D%2B", "rt-1/+=", "rt-1%2F%2B%3D"));
 }
 
 TEST(TokenRequest, ClientCredentialsSendsNoRefreshTokenAndRepeatsResource) {
@@ -211,7 +212,36 @@ TEST(TokenRequest, SubjectTokenFileIsReadAtEveryRequest) {
   EXPECT_THAT(missing, StatusIs(absl::StatusCode::kUnavailable,
                                 ::testing::AllOf(HasSubstr("cannot read the subject_token file"),
                                                  HasSubstr(path))));
-  EXPECT_THAT(std::string(missing.message()), ::testing::Not(HasSubstr("subject-two")));
+
+  // A token pasted where the path belongs is not quoted back.
+  spec.file_parameters = {{"subject_token", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n"}};
+  absl::Status pasted = BuildTokenRequest(spec, {}, kNow).status();
+  EXPECT_THAT(pasted, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not shown")));
+  EXPECT_THAT(std::string(pasted.message()), ::testing::Not(HasSubstr("eyJ")));
+}
+
+TEST(TokenRequest, SecretsAreListedRawAndPercentEncoded) {
+  TokenRequestSpec spec;
+  spec.grant_type = "refresh_token";
+  spec.send_refresh_token = true;
+  spec.fixed_secrets = {"s/ecret+1"};
+  absl::StatusOr<internal::TokenRequestBody> body =
+      BuildTokenRequest(spec, GrantRequest{"rt=/x"}, kNow);
+  ASSERT_THAT(body.status(), IsOk());
+  EXPECT_THAT(body->secrets,
+              UnorderedElementsAre("s/ecret+1", "s%2Fecret%2B1", "rt=/x", "rt%3D%2Fx"));
+}
+
+TEST(TokenRequest, PathsAndUris) {
+  EXPECT_EQ(internal::ShowPath("/var/run/secrets/tokens/sts"), "/var/run/secrets/tokens/sts");
+  EXPECT_THAT(internal::ShowPath("-----BEGIN PRIVATE KEY-----\nMIIE"), HasSubstr("not shown"));
+  EXPECT_THAT(internal::ShowPath(std::string(300, 'a')), HasSubstr("not shown"));
+  EXPECT_TRUE(internal::IsAbsoluteUri("https://api.example.test/"));
+  EXPECT_TRUE(internal::IsAbsoluteUri("urn:example:resource"));
+  EXPECT_FALSE(internal::IsAbsoluteUri("://x"));
+  EXPECT_FALSE(internal::IsAbsoluteUri("api.example.test"));
+  EXPECT_FALSE(internal::IsAbsoluteUri("1http://x"));
+  EXPECT_FALSE(internal::IsAbsoluteUri("https:"));
 }
 
 TEST(TokenRequest, FormEncodingMatchesWhatwgUnreserved) {

@@ -24,16 +24,22 @@ namespace {
 constexpr int kMinRsaBits = 2048;       // RFC 7518 section 3.3
 constexpr size_t kEs256PartBytes = 32;  // P-256: r and s, 32 bytes each
 
-// The first "-----BEGIN <label>-----" of `pem`, or "" (labels are not
-// secret; they say what kind of PEM block was given).
+// The label of the first "-----BEGIN <label>-----" of `pem` other than
+// "EC PARAMETERS" (which `openssl ecparam -genkey` writes before the key),
+// or "" (labels are not secret; they say what kind of PEM block was given).
 std::string PemLabel(absl::string_view pem) {
   constexpr absl::string_view kBegin = "-----BEGIN ";
-  const size_t at = pem.find(kBegin);
-  if (at == absl::string_view::npos) return "";
-  const size_t start = at + kBegin.size();
-  const size_t end = pem.find("-----", start);
-  if (end == absl::string_view::npos || end - start > 40) return "";
-  return std::string(pem.substr(start, end - start));
+  size_t from = 0;
+  for (;;) {
+    const size_t at = pem.find(kBegin, from);
+    if (at == absl::string_view::npos) return "";
+    const size_t start = at + kBegin.size();
+    const size_t end = pem.find("-----", start);
+    if (end == absl::string_view::npos || end - start > 40) return "";
+    const absl::string_view label = pem.substr(start, end - start);
+    if (label != "EC PARAMETERS") return std::string(label);
+    from = end;
+  }
 }
 
 // OpenSSL's reason for the last failure (a fixed string such as "no start
@@ -187,9 +193,10 @@ absl::StatusOr<std::shared_ptr<const JwtSigner>> JwtSigner::Create(
   if (es256) {
     char group[64] = {0};
     size_t group_len = 0;
-    if (!EVP_PKEY_is_a(key->pkey, "EC") ||
-        EVP_PKEY_get_group_name(key->pkey, group, sizeof(group), &group_len) != 1 ||
-        std::strcmp(group, "prime256v1") != 0) {
+    const bool named = EVP_PKEY_is_a(key->pkey, "EC") &&
+                       EVP_PKEY_get_group_name(key->pkey, group, sizeof(group), &group_len) == 1;
+    ERR_clear_error();  // an EC key with explicit parameters has no group name
+    if (!named || std::strcmp(group, "prime256v1") != 0) {
       return invalid("ES256 needs an EC P-256 key; this is ",
                      EVP_PKEY_is_a(key->pkey, "EC")
                          ? absl::StrCat("an EC key on curve ", group[0] ? group : "unknown")

@@ -61,7 +61,9 @@ RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher
       clock_(std::move(clock)),
       needs_refresh_token_(refresher == nullptr || refresher->NeedsRefreshToken()),
       refresher_(std::move(refresher)),
-      backoff_(options_) {}
+      backoff_(options_),
+      refresh_random_(options_.jitter_seed != 0 ? options_.jitter_seed + 1
+                                                : std::random_device{}()) {}
 
 RefreshCoordinator::~RefreshCoordinator() { Shutdown(); }
 
@@ -72,9 +74,12 @@ void RefreshCoordinator::PublishLocked(Token token, absl::Status session_expired
   if (token.expires_at != absl::InfiniteFuture()) {
     const absl::Duration lifetime =
         std::max(absl::ZeroDuration(), token.expires_at - obtained);
-    s->refresh_after =
-        token.expires_at - std::min(options_.refresh_margin,
-                                    lifetime * options_.refresh_margin_fraction);
+    const absl::Duration margin =
+        std::min(options_.refresh_margin, lifetime * options_.refresh_margin_fraction);
+    // Somewhere in the first refresh_jitter of the margin, per token.
+    std::uniform_real_distribution<double> jitter(
+        0.0, std::clamp(options_.refresh_jitter, 0.0, 1.0));
+    s->refresh_after = token.expires_at - margin + margin * jitter(refresh_random_);
   }
   s->generation = current_ ? current_->generation + 1 : 1;
   if (!token.access_token.empty()) {
@@ -186,7 +191,11 @@ RefreshCoordinator::Grant RefreshCoordinator::BeginRefreshLocked(
   refreshing_ = true;
   refreshing_for_rejection_ = for_rejection;
   ++stats_.refreshes_started;
-  return Grant{current_->token.refresh_token, epoch_, now};
+  // A refresher that needs no refresh token is never given one, even when a
+  // token service returned one anyway: its grants do not present it, so
+  // their failures are never an expired session.
+  return Grant{needs_refresh_token_ ? current_->token.refresh_token : std::string(),
+               current_->token.access_token, epoch_, now};
 }
 
 void RefreshCoordinator::ExpireWithoutRefreshTokenLocked(Effects* fx) {
@@ -369,7 +378,7 @@ void RefreshCoordinator::SendRefresh(Grant grant) {
   }
   std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
   refresher->Refresh(
-      GrantRequest{grant.refresh_token},
+      GrantRequest{grant.refresh_token, grant.access_token},
       [weak, epoch = grant.epoch, sent_at = grant.sent_at,
        proactive = grant.proactive, presented = grant.refresh_token](
           absl::StatusOr<v1::TokenResponse> result) {

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -168,6 +169,7 @@ class RefreshCoordinator
   // What SendRefresh needs; set by BeginRefreshLocked.
   struct Grant {
     std::string refresh_token;
+    std::string access_token;  // the one to replace
     uint64_t epoch = 0;
     absl::Time sent_at;
     bool proactive = false;
@@ -308,6 +310,8 @@ class RefreshCoordinator
   absl::Time backoff_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   Backoff backoff_ ABSL_GUARDED_BY(mu_);
+  // Draws refresh_jitter for each published token.
+  std::mt19937_64 refresh_random_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   TokenManagerStats stats_ ABSL_GUARDED_BY(mu_);

@@ -1,9 +1,11 @@
 #include "interceptor/internal/token_request.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -12,6 +14,14 @@ namespace internal {
 namespace {
 
 constexpr size_t kMaxFileBytes = 64 * 1024;
+
+// A secret as the form carries it, and as a server may echo it: raw and
+// percent-encoded.
+void AddSecret(std::vector<std::string>* secrets, const std::string& value) {
+  secrets->push_back(value);
+  std::string encoded = FormEncode(value);
+  if (encoded != value) secrets->push_back(std::move(encoded));
+}
 
 void AppendParameter(std::string* form, absl::string_view name, absl::string_view value) {
   if (!form->empty()) *form += '&';
@@ -48,6 +58,33 @@ std::string FormEncode(absl::string_view value) {
   return out;
 }
 
+std::string ShowPath(absl::string_view path) {
+  const bool looks_like_content =
+      path.size() > 256 || absl::StrContains(path, "-----") ||
+      std::any_of(path.begin(), path.end(), [](char c) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        return u < 0x20 || u >= 0x7f;
+      });
+  if (looks_like_content) {
+    return "(not shown: the value does not look like a file path; is it the "
+           "file's content?)";
+  }
+  return std::string(path);
+}
+
+bool IsAbsoluteUri(absl::string_view uri) {
+  const size_t colon = uri.find(':');
+  if (colon == absl::string_view::npos || colon == 0 || colon + 1 == uri.size()) return false;
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(uri[0]))) return false;
+  for (char c : uri.substr(0, colon)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' &&
+        c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::optional<std::string> ReadSmallFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -65,25 +102,26 @@ absl::StatusOr<TokenRequestBody> BuildTokenRequest(
     const TokenRequestSpec& spec, const GrantRequest& request, absl::Time now,
     const std::function<std::string()>& new_jti) {
   TokenRequestBody body;
-  body.secrets = spec.fixed_secrets;
+  for (const std::string& secret : spec.fixed_secrets) AddSecret(&body.secrets, secret);
   AppendParameter(&body.form, "grant_type", spec.grant_type);
   if (spec.send_refresh_token) {
     AppendParameter(&body.form, "refresh_token", request.refresh_token);
-    body.secrets.push_back(request.refresh_token);
+    AddSecret(&body.secrets, request.refresh_token);
   }
   for (const auto& [name, path] : spec.file_parameters) {
     std::optional<std::string> content = ReadSmallFile(path);
     if (!content) {
       return absl::UnavailableError(absl::StrCat(
-          "cannot read the ", name, " file ", path, " (missing, unreadable or over ",
-          kMaxFileBytes / 1024, " KiB)"));
+          "cannot read the ", name, " file ", ShowPath(path),
+          " (missing, unreadable or over ", kMaxFileBytes / 1024, " KiB)"));
     }
     const std::string value(absl::StripAsciiWhitespace(*content));
     if (value.empty()) {
-      return absl::UnavailableError(absl::StrCat("the ", name, " file ", path, " is empty"));
+      return absl::UnavailableError(
+          absl::StrCat("the ", name, " file ", ShowPath(path), " is empty"));
     }
     AppendParameter(&body.form, name, value);
-    body.secrets.push_back(value);
+    AddSecret(&body.secrets, value);
   }
   if (spec.grant_assertion) {
     absl::StatusOr<std::string> jwt = SignAssertion(*spec.grant_assertion, now, new_jti);

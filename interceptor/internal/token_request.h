@@ -82,6 +82,14 @@ std::string FormEncode(absl::string_view value);
 // Reads a whole small file (at most 64 KiB); nullopt when it cannot be read.
 std::optional<std::string> ReadSmallFile(const std::string& path);
 
+// A file path as it may appear in a status: quoted as it is when it looks
+// like a path, and not at all when it looks like what the file should hold
+// (PEM text or a token pasted into a *_file option by mistake).
+std::string ShowPath(absl::string_view path);
+
+// Whether `uri` starts with an RFC 3986 scheme ("https:", "urn:", ...).
+bool IsAbsoluteUri(absl::string_view uri);
+
 }  // namespace internal
 }  // namespace authrefresh
 

@@ -1,0 +1,356 @@
+// The cross-replica protocol of shared_token.h, with replicas as
+// TokenManagers in one process sharing a backend (in memory, or the file-lock
+// backend on one file), granting against a token service with rotating
+// refresh tokens and reuse detection. Ordering is controlled with the
+// service's gate and the backend's count of waiting replicas, never sleeps.
+// Real processes and a real Redis: tests/shared_redis_test.cc.
+
+#include "interceptor/shared_token.h"
+
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "interceptor/internal/refresh_coordinator.h"
+#include "interceptor/token_manager.h"
+#include "tests/testing/shared_fakes.h"
+#include "tests/testing/status_matchers.h"
+
+namespace authrefresh {
+namespace {
+
+using internal::RefreshCoordinator;
+using ::testing::HasSubstr;
+using testing::FakeSharedBackend;
+using testing::IsOk;
+using testing::RotatingTokenService;
+using testing::StatusIs;
+
+// What one wait for a token ended with.
+class Outcome {
+ public:
+  RefreshCoordinator::WaitCallback Callback() {
+    return [inner = inner_](absl::StatusOr<RefreshCoordinator::Snapshot> r) {
+      absl::MutexLock lock(&inner->mu);
+      inner->result = std::move(r);
+    };
+  }
+  void Take(const RefreshCoordinator::Wait& w) {
+    if (!w.ready) return;
+    absl::MutexLock lock(&inner_->mu);
+    inner_->result = *w.ready;
+  }
+  absl::StatusOr<std::string> Get() {
+    absl::MutexLock lock(&inner_->mu);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(inner_->mu) {
+      return inner_->result.has_value();
+    };
+    inner_->mu.Await(absl::Condition(&done));
+    if (!inner_->result->ok()) return inner_->result->status();
+    return (**inner_->result)->token.access_token;
+  }
+
+ private:
+  struct Inner {
+    absl::Mutex mu;
+    std::optional<absl::StatusOr<RefreshCoordinator::Snapshot>> result ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Inner> inner_ = std::make_shared<Inner>();
+};
+
+struct Replica {
+  std::shared_ptr<TokenManager> manager;
+
+  // Asks for a token newer than the current one (the server rejected it).
+  Outcome NeedNewToken() {
+    Outcome o;
+    RefreshCoordinator::WaitRequest request;
+    request.rejected_generation = manager->coordinator()->Current().generation;
+    o.Take(manager->coordinator()->Await(request, o.Callback()));
+    return o;
+  }
+  // Asks for any sendable token (a first call).
+  Outcome FirstCall() {
+    Outcome o;
+    o.Take(manager->coordinator()->Await({}, o.Callback()));
+    return o;
+  }
+};
+
+Replica MakeReplica(std::shared_ptr<RotatingTokenService> service, bool refresh_tokens,
+                    std::shared_ptr<SharedTokenBackend> backend, Token initial,
+                    SharedTokenRefresherOptions shared = {}, TokenManagerOptions m = {}) {
+  auto refresher = MakeSharedTokenRefresher(
+      std::make_unique<RotatingTokenService::Refresher>(std::move(service), refresh_tokens),
+      std::move(backend), std::move(shared));
+  EXPECT_THAT(refresher.status(), IsOk());
+  m.min_refresh_interval = absl::ZeroDuration();  // rounds follow each other at once
+  return Replica{TokenManager::Create(std::move(initial), *std::move(refresher), std::move(m))};
+}
+
+std::string TempPath(const std::string& name) {
+  const char* dir = getenv("TEST_TMPDIR");
+  const std::string path = absl::StrCat(dir ? dir : "/tmp", "/", name, "-", getpid());
+  unlink(path.c_str());
+  unlink((path + ".lock").c_str());
+  return path;
+}
+
+// Each round every replica's token is rejected at once (a revocation); the
+// grant is held until all the others wait for it. Over three rounds: one
+// grant per round, every replica gets the round's token, and no rotated
+// refresh token is ever presented again.
+void ThreeRoundsOfFourReplicas(const std::function<std::shared_ptr<SharedTokenBackend>()>& backend,
+                               FakeSharedBackend* fake) {
+  auto service = std::make_shared<RotatingTokenService>();
+  std::vector<Replica> replicas;
+  for (int i = 0; i < 4; ++i) {
+    replicas.push_back(MakeReplica(service, true, backend(), Token{"at-0", "rt-0"}));
+  }
+  for (int round = 1; round <= 3; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    service->Close();
+    std::vector<Outcome> outcomes;
+    outcomes.push_back(replicas[0].NeedNewToken());
+    service->AwaitInGrant(1);  // replica 0 holds the lease and is granting
+    for (int i = 1; i < 4; ++i) outcomes.push_back(replicas[i].NeedNewToken());
+    if (fake != nullptr) fake->AwaitWaiting(3);  // the others wait for it
+    service->Open();
+    for (Outcome& o : outcomes) {
+      absl::StatusOr<std::string> token = o.Get();
+      ASSERT_THAT(token.status(), IsOk());
+      EXPECT_EQ(*token, absl::StrCat("at-", round));
+    }
+    EXPECT_EQ(service->grants(), round);
+    // Replica 0 was the holder each round; rotate who goes first.
+    std::rotate(replicas.begin(), replicas.begin() + 1, replicas.end());
+  }
+  EXPECT_EQ(service->reuse(), 0);
+  EXPECT_EQ(service->refused(), 0);
+  for (Replica& r : replicas) {
+    EXPECT_EQ(r.manager->CurrentToken().refresh_token, "rt-3");
+    EXPECT_EQ(r.manager->Stats().refreshes_failed, 0u);
+  }
+}
+
+TEST(SharedToken, FourReplicasMakeOneGrantPerRoundAndNeverReuseARefreshToken) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  ThreeRoundsOfFourReplicas([&] { return fake; }, fake.get());
+  EXPECT_EQ(fake->record().generation, 3u);
+  EXPECT_EQ(fake->record().token.access_token, "at-3");
+  EXPECT_EQ(fake->record().token.refresh_token, "rt-3");
+  EXPECT_EQ(fake->writes(), 3);
+}
+
+TEST(SharedToken, FileLockBackendGivesTheSameGuaranteesOnOneHost) {
+  const std::string path = TempPath("shared-record");
+  // One backend object per replica, as separate processes would have.
+  ThreeRoundsOfFourReplicas([&] { return MakeFileLockBackend(path); }, nullptr);
+  absl::StatusOr<SharedRecord> record = MakeFileLockBackend(path)->Read();
+  ASSERT_THAT(record.status(), IsOk());
+  EXPECT_EQ(record->generation, 3u);
+  EXPECT_EQ(record->token.refresh_token, "rt-3");
+}
+
+TEST(SharedToken, ReplicasStartingWithNoTokenMakeOneGrant) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  std::vector<Replica> replicas;
+  for (int i = 0; i < 8; ++i) replicas.push_back(MakeReplica(service, false, fake, Token{}));
+  service->Close();
+  std::vector<Outcome> outcomes;
+  outcomes.push_back(replicas[0].FirstCall());
+  service->AwaitInGrant(1);
+  for (int i = 1; i < 8; ++i) outcomes.push_back(replicas[i].FirstCall());
+  fake->AwaitWaiting(7);
+  service->Open();
+  for (Outcome& o : outcomes) EXPECT_EQ(o.Get().value_or("failed"), "at-1");
+  EXPECT_EQ(service->grants(), 1);
+  // A replica started later adopts the record: no grant.
+  Replica late = MakeReplica(service, false, fake, Token{});
+  EXPECT_EQ(late.FirstCall().Get().value_or("failed"), "at-1");
+  EXPECT_EQ(service->grants(), 1);
+}
+
+// Between this replica's first read and its lease, another replica rotated
+// the refresh token and wrote the record: the re-read after taking the lease
+// sees it, and this replica adopts instead of presenting rt-0 again (what a
+// lock without the re-read does: Duende.AccessTokenManagement#1286).
+TEST(SharedToken, TheRecordIsReadAgainAfterTheLeaseIsTaken) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"});
+  fake->BeforeNextLease([&] {
+    absl::StatusOr<v1::TokenResponse> other = service->Grant("rt-0", true);
+    ASSERT_THAT(other.status(), IsOk());
+    SharedRecord record{1, Token{other->access_token(), other->refresh_token(),
+                                 absl::Now() + absl::Hours(1), ""}};
+    ASSERT_EQ(fake->CompareAndSwap(0, record).value_or(false), true);
+  });
+  EXPECT_EQ(r.NeedNewToken().Get().value_or("failed"), "at-1");
+  EXPECT_EQ(service->grants(), 1);  // the other replica's only
+  EXPECT_EQ(service->reuse(), 0);
+  EXPECT_EQ(r.manager->CurrentToken().refresh_token, "rt-1");
+}
+
+TEST(SharedToken, AHolderThatDiedIsReplacedWhenItsLeaseRunsOut) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  SharedTokenRefresherOptions shared;
+  shared.wait_step = absl::Milliseconds(20);
+  // A replica took the lease and died before writing.
+  const absl::Time lease_end = absl::Now() + absl::Milliseconds(300);
+  fake->HoldLease("dead-replica", lease_end);
+  Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, shared);
+  Outcome o = r.NeedNewToken();
+  fake->AwaitWaiting(1);
+  EXPECT_EQ(service->grants(), 0);
+  EXPECT_EQ(o.Get().value_or("failed"), "at-1");
+  EXPECT_GE(absl::Now(), lease_end);  // not before the dead holder's lease ended
+  EXPECT_EQ(service->grants(), 1);
+  EXPECT_EQ(fake->record().generation, 1u);
+}
+
+// A holder whose lease ran out while it was paused finishes its grant later:
+// the compare-and-set on the generation refuses its write, and the newer
+// record stays.
+TEST(SharedToken, AStaleHolderCannotOverwriteANewerRecord) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto slow = std::make_shared<RotatingTokenService>("A-");
+  auto fast = std::make_shared<RotatingTokenService>("B-");
+  SharedTokenRefresherOptions shared;
+  shared.lease_ttl = absl::Milliseconds(100);
+  shared.wait_step = absl::Milliseconds(20);
+  shared.max_wait = absl::Seconds(30);
+  Replica a = MakeReplica(slow, false, fake, Token{}, shared);
+  Replica b = MakeReplica(fast, false, fake, Token{}, shared);
+  slow->Close();
+  Outcome from_a = a.FirstCall();
+  slow->AwaitInGrant(1);  // A holds the lease, paused inside its grant
+  Outcome from_b = b.FirstCall();
+  EXPECT_EQ(from_b.Get().value_or("failed"), "B-at-1");  // after A's lease ran out
+  EXPECT_EQ(fake->record().token.access_token, "B-at-1");
+  slow->Open();
+  EXPECT_EQ(from_a.Get().value_or("failed"), "A-at-1");  // its own, still valid token
+  EXPECT_EQ(fake->refused_writes(), 1);
+  EXPECT_EQ(fake->record().generation, 1u);
+  EXPECT_EQ(fake->record().token.access_token, "B-at-1");
+}
+
+TEST(SharedToken, UnreachableBackendFailsTheRefreshAndMakesNoGrantByDefault) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  TokenManagerOptions m;
+  m.max_refresh_attempts = 1;
+  Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, {}, m);
+  fake->SetUnreachable(true);
+  absl::StatusOr<std::string> token = r.NeedNewToken().Get();
+  EXPECT_THAT(token.status(), StatusIs(absl::StatusCode::kUnavailable,
+                                       HasSubstr("shared token backend")));
+  EXPECT_EQ(service->grants(), 0);
+  EXPECT_EQ(r.manager->CurrentToken().access_token, "at-0");  // still sent while valid
+}
+
+TEST(SharedToken, RefreshLocallyWhenUnreachableAndWriteTheTokenBackLater) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  SharedTokenRefresherOptions shared;
+  shared.when_unavailable = SharedTokenRefresherOptions::WhenUnavailable::kRefreshLocally;
+  Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, shared);
+  fake->SetUnreachable(true);
+  EXPECT_EQ(r.NeedNewToken().Get().value_or("failed"), "at-1");
+  EXPECT_EQ(service->grants(), 1);
+  EXPECT_EQ(fake->writes(), 0);
+  fake->SetUnreachable(false);
+  // The next refresh first writes the pending record (generation 1), then
+  // replaces it as usual.
+  EXPECT_EQ(r.NeedNewToken().Get().value_or("failed"), "at-2");
+  EXPECT_EQ(fake->writes(), 2);
+  EXPECT_EQ(fake->record().generation, 2u);
+  EXPECT_EQ(fake->record().token.refresh_token, "rt-2");
+  EXPECT_EQ(service->reuse(), 0);
+}
+
+TEST(SharedToken, OptionsAreChecked) {
+  auto make = [](SharedTokenRefresherOptions o, bool with_backend = true) {
+    return MakeSharedTokenRefresher(
+        std::make_unique<RotatingTokenService::Refresher>(
+            std::make_shared<RotatingTokenService>(), true),
+        with_backend ? std::make_shared<FakeSharedBackend>() : nullptr, o)
+        .status();
+  };
+  SharedTokenRefresherOptions o;
+  EXPECT_THAT(make(o), IsOk());
+  EXPECT_THAT(make(o, false), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("backend")));
+  o.max_wait = o.lease_ttl;
+  EXPECT_THAT(make(o), StatusIs(absl::StatusCode::kInvalidArgument,
+                                HasSubstr("max_wait must exceed lease_ttl")));
+}
+
+TEST(FileLockBackend, RecordRoundTripAndCompareAndSwap) {
+  const std::string path = TempPath("record");
+  std::shared_ptr<SharedTokenBackend> b = MakeFileLockBackend(path);
+  absl::StatusOr<SharedRecord> empty = b->Read();
+  ASSERT_THAT(empty.status(), IsOk());
+  EXPECT_EQ(empty->generation, 0u);
+  SharedRecord r{1, Token{"at-1", "rt-1", absl::FromUnixSeconds(1'900'000'000), "read write"}};
+  EXPECT_EQ(b->CompareAndSwap(0, r).value_or(false), true);
+  EXPECT_EQ(b->CompareAndSwap(0, r).value_or(true), false);  // stale expectation
+  absl::StatusOr<SharedRecord> read = MakeFileLockBackend(path)->Read();
+  ASSERT_THAT(read.status(), IsOk());
+  EXPECT_EQ(read->generation, 1u);
+  EXPECT_EQ(read->token.access_token, "at-1");
+  EXPECT_EQ(read->token.refresh_token, "rt-1");
+  EXPECT_EQ(read->token.expires_at, absl::FromUnixSeconds(1'900'000'000));
+  EXPECT_EQ(read->token.scope, "read write");
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// The lease is a flock: exclusive between processes, and released by the
+// kernel when its holder is killed.
+TEST(FileLockBackend, LeaseIsExclusiveAndFreedWhenTheHolderIsKilled) {
+  const std::string path = TempPath("lease");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Only async-signal-safe calls in the child of a threaded process.
+    const std::string lock = path + ".lock";
+    const int fd = open(lock.c_str(), O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  close(ready[0]);
+  std::shared_ptr<SharedTokenBackend> b = MakeFileLockBackend(path);
+  EXPECT_EQ(b->TryAcquireLease("me", absl::Seconds(10)).value_or(true), false);
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_EQ(b->TryAcquireLease("me", absl::Seconds(10)).value_or(false), true);
+  // Another open file (another replica in this process) is refused.
+  std::shared_ptr<SharedTokenBackend> other = MakeFileLockBackend(path);
+  EXPECT_EQ(other->TryAcquireLease("other", absl::Seconds(10)).value_or(true), false);
+  EXPECT_THAT(b->ReleaseLease("me"), IsOk());
+  EXPECT_EQ(other->TryAcquireLease("other", absl::Seconds(10)).value_or(false), true);
+}
+
+}  // namespace
+}  // namespace authrefresh

@@ -1,0 +1,226 @@
+// Fakes for the shared-token protocol: an in-memory SharedTokenBackend that
+// several refreshers (replicas) in one test share, and a token service with
+// rotating refresh tokens and reuse detection that they all grant against.
+// Both are thread-safe and keep exact counts.
+
+#ifndef AUTHREFRESH_TESTS_TESTING_SHARED_FAKES_H_
+#define AUTHREFRESH_TESTS_TESTING_SHARED_FAKES_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "interceptor/shared_token.h"
+
+namespace authrefresh {
+namespace testing {
+
+class FakeSharedBackend final : public SharedTokenBackend {
+ public:
+  absl::StatusOr<SharedRecord> Read() override {
+    absl::MutexLock lock(&mu_);
+    if (unreachable_) return Unreachable();
+    ++reads_;
+    return record_;
+  }
+  absl::StatusOr<bool> TryAcquireLease(const std::string& owner, absl::Duration ttl) override {
+    std::function<void()> hook;
+    {
+      absl::MutexLock lock(&mu_);
+      hook = std::move(before_lease_);
+      before_lease_ = nullptr;
+    }
+    if (hook) hook();  // another replica finishes a refresh right now
+    absl::MutexLock lock(&mu_);
+    if (unreachable_) return Unreachable();
+    const absl::Time now = absl::Now();
+    if (!owner_.empty() && owner_ != owner && now < lease_until_) return false;
+    if (owner_ != owner) ++leases_taken_;
+    owner_ = owner;
+    lease_until_ = now + ttl;
+    return true;
+  }
+  absl::StatusOr<bool> CompareAndSwap(uint64_t expected, const SharedRecord& r) override {
+    absl::MutexLock lock(&mu_);
+    if (unreachable_) return Unreachable();
+    if (record_.generation != expected) {
+      ++refused_writes_;
+      return false;
+    }
+    record_ = r;
+    ++writes_;
+    return true;
+  }
+  absl::Status ReleaseLease(const std::string& owner) override {
+    absl::MutexLock lock(&mu_);
+    if (unreachable_) return Unreachable();
+    if (owner_ == owner) owner_.clear();
+    return absl::OkStatus();
+  }
+  absl::Status WaitForChange(uint64_t generation, absl::Duration timeout) override {
+    absl::MutexLock lock(&mu_);
+    if (unreachable_) return Unreachable();
+    ++waits_;
+    auto changed = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return record_.generation != generation || owner_.empty() || unreachable_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+    --waits_;
+    return absl::OkStatus();
+  }
+
+  // Runs once, at the start of the next TryAcquireLease, without the lock.
+  void BeforeNextLease(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    before_lease_ = std::move(hook);
+  }
+  // Another process holds the lease until `until` (and never releases it:
+  // it died, or is stopped).
+  void HoldLease(const std::string& owner, absl::Time until) {
+    absl::MutexLock lock(&mu_);
+    owner_ = owner;
+    lease_until_ = until;
+  }
+  void SetUnreachable(bool unreachable) {
+    absl::MutexLock lock(&mu_);
+    unreachable_ = unreachable;
+  }
+  SharedRecord record() {
+    absl::MutexLock lock(&mu_);
+    return record_;
+  }
+  int writes() {
+    absl::MutexLock lock(&mu_);
+    return writes_;
+  }
+  int refused_writes() {
+    absl::MutexLock lock(&mu_);
+    return refused_writes_;
+  }
+  // Replicas blocked in WaitForChange right now.
+  int waiting() {
+    absl::MutexLock lock(&mu_);
+    return waits_;
+  }
+  void AwaitWaiting(int n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return waits_ >= n; };
+    mu_.Await(absl::Condition(&enough));
+  }
+
+ private:
+  static absl::Status Unreachable() {
+    return absl::UnavailableError("fake backend: connection refused");
+  }
+  absl::Mutex mu_;
+  SharedRecord record_ ABSL_GUARDED_BY(mu_);
+  std::string owner_ ABSL_GUARDED_BY(mu_);
+  absl::Time lease_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool unreachable_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> before_lease_ ABSL_GUARDED_BY(mu_);
+  int reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int writes_ ABSL_GUARDED_BY(mu_) = 0;
+  int refused_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  int leases_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  int waits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A token service with rotating refresh tokens and reuse detection (RFC
+// 9700): each grant with the live refresh token rotates it; presenting a
+// rotated-out one is counted as reuse and refused with invalid_grant. With
+// `needs_refresh_token` false it issues tokens like client credentials. A
+// gate holds grants until the test opens it.
+class RotatingTokenService {
+ public:
+  // Tokens are "<prefix>at-N" and "<prefix>rt-N".
+  explicit RotatingTokenService(std::string prefix = "", std::string initial_refresh_token = "rt-0")
+      : prefix_(std::move(prefix)), live_refresh_token_(std::move(initial_refresh_token)) {}
+
+  class Refresher final : public TokenRefresher {
+   public:
+    Refresher(std::shared_ptr<RotatingTokenService> service, bool needs_refresh_token)
+        : service_(std::move(service)), needs_refresh_token_(needs_refresh_token) {}
+    void Refresh(const GrantRequest& request, Done done) override {
+      done(service_->Grant(request.refresh_token, needs_refresh_token_));
+    }
+    bool NeedsRefreshToken() const override { return needs_refresh_token_; }
+
+   private:
+    const std::shared_ptr<RotatingTokenService> service_;
+    const bool needs_refresh_token_;
+  };
+
+  absl::StatusOr<v1::TokenResponse> Grant(const std::string& refresh_token,
+                                          bool with_refresh_token) {
+    absl::MutexLock lock(&mu_);
+    ++in_grant_;
+    mu_.Await(absl::Condition(&open_));
+    --in_grant_;
+    if (with_refresh_token) {
+      if (refresh_token != live_refresh_token_) {
+        if (rotated_out_.count(refresh_token) > 0) ++reuse_;
+        ++refused_;
+        return absl::UnauthenticatedError("invalid_grant: refresh token not live");
+      }
+      rotated_out_.insert(live_refresh_token_);
+      live_refresh_token_ = absl::StrCat(prefix_, "rt-", ++grants_);
+    } else {
+      ++grants_;
+    }
+    v1::TokenResponse r;
+    r.set_access_token(absl::StrCat(prefix_, "at-", grants_));
+    r.set_token_type("Bearer");
+    r.set_expires_in(lifetime_seconds_);
+    if (with_refresh_token) r.set_refresh_token(live_refresh_token_);
+    return r;
+  }
+
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    open_ = false;
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  void AwaitInGrant(int n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_grant_ >= n; };
+    mu_.Await(absl::Condition(&enough));
+  }
+  int grants() {
+    absl::MutexLock lock(&mu_);
+    return grants_;
+  }
+  int reuse() {
+    absl::MutexLock lock(&mu_);
+    return reuse_;
+  }
+  int refused() {
+    absl::MutexLock lock(&mu_);
+    return refused_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  int in_grant_ ABSL_GUARDED_BY(mu_) = 0;
+  int grants_ ABSL_GUARDED_BY(mu_) = 0;
+  int reuse_ ABSL_GUARDED_BY(mu_) = 0;
+  int refused_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::string prefix_;
+  const int lifetime_seconds_ = 3600;
+  std::string live_refresh_token_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> rotated_out_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace testing
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_TESTS_TESTING_SHARED_FAKES_H_
