@@ -128,8 +128,8 @@ int main() {
   const std::string version = authrefresh::Version();
   std::printf("authrefresh %s\n", version.c_str());
   Check(version == AUTHREFRESH_VERSION_STRING && AUTHREFRESH_VERSION_MAJOR == 0 &&
-            AUTHREFRESH_VERSION_MINOR >= 3,
-        "authrefresh::Version() is the 0.3+ version of the headers", version);
+            AUTHREFRESH_VERSION_MINOR >= 4,
+        "authrefresh::Version() is the 0.4+ version of the headers", version);
 
   const std::string fingerprint = authrefresh::TokenFingerprint("a-secret-token");
   Check(fingerprint.rfind("sha256:", 0) == 0 && fingerprint.find("secret") == std::string::npos,
