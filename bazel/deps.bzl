@@ -7,8 +7,8 @@ A project that depends on authrefresh adds to its WORKSPACE:
     authrefresh_dependencies()
 
 (plus authrefresh_offline_bazel_repositories() with Debian's Bazel 4.2.3 and
-no network). By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto and libcurl come from
-the system (Debian's -dev packages, through the repository
+no network). By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto, libcurl and
+hiredis come from the system (Debian's -dev packages, through the repository
 @authrefresh_system_libs). A project that builds its own gRPC passes its own
 targets instead, and then nothing of authrefresh's links a library from /usr:
 
@@ -18,6 +18,7 @@ targets instead, and then nothing of authrefresh's links a library from /usr:
         absl = ["@com_google_absl//absl/status:statusor", ...],
         crypto = ["@boringssl//:crypto"],
         curl = ["@com_github_curl_curl//:curl"],
+        hiredis = ["@com_github_redis_hiredis//:hiredis"],
         protoc = "@com_google_protobuf//:protoc",
         grpc_cpp_plugin = "@com_github_grpc_grpc//src/compiler:grpc_cpp_plugin",
     )
@@ -35,6 +36,7 @@ _LIBRARIES = {
     "absl": ("absl", [_SYSTEM + "absl"]),
     "crypto": ("crypto", [_SYSTEM + "crypto"]),
     "curl": ("curl", [_SYSTEM + "curl"]),
+    "hiredis": ("hiredis", [_SYSTEM + "hiredis"]),
 }
 
 # Each tool of @authrefresh_deps, and its default.
@@ -100,6 +102,7 @@ def authrefresh_dependencies(
         absl = None,
         crypto = None,
         curl = None,
+        hiredis = None,
         protoc = None,
         grpc_cpp_plugin = None):
     """Declares the repositories authrefresh builds against.
@@ -113,6 +116,8 @@ def authrefresh_dependencies(
       crypto: labels of a libcrypto with OpenSSL's SHA-256 API (OpenSSL or
         BoringSSL's crypto).
       curl: labels of libcurl, for @authrefresh//interceptor:http_token_refresher.
+      hiredis: labels of hiredis (0.14 or later, synchronous API), for
+        @authrefresh//interceptor:redis_backend.
       protoc: the protoc binary that generates TokenService's code.
       grpc_cpp_plugin: gRPC's C++ protoc plugin.
 
@@ -120,8 +125,8 @@ def authrefresh_dependencies(
     What you pass must be the same gRPC and Protobuf your own code links:
     authrefresh then never adds a second copy. grpc, protobuf, absl, crypto,
     protoc and grpc_cpp_plugin go together: give all of them or none. curl
-    may be left out (the system's), or ignored if you do not use the HTTP
-    refresher. authrefresh's own tests and benchmarks use GoogleTest and
+    and hiredis may be left out (the system's), or ignored if you do not use
+    the HTTP refresher or the Redis backend. authrefresh's own tests and benchmarks use GoogleTest and
     Google Benchmark from the system whatever you pass.
     """
     given = {
@@ -130,6 +135,7 @@ def authrefresh_dependencies(
         "absl": absl,
         "crypto": crypto,
         "curl": curl,
+        "hiredis": hiredis,
     }
 
     # gRPC, Protobuf, Abseil, the code generators and libcrypto come as one
@@ -137,6 +143,7 @@ def authrefresh_dependencies(
     # Debian's Abseil or libcrypto beside another gRPC's are a second copy.
     together = dict(given, protoc = protoc, grpc_cpp_plugin = grpc_cpp_plugin)
     together.pop("curl")
+    together.pop("hiredis")
     missing = sorted([k for k, v in together.items() if v == None])
     if missing and len(missing) != len(together):
         fail("authrefresh_dependencies(): %s given but not %s; pass all of them (your own gRPC) or none (the system's)" % (
@@ -168,7 +175,7 @@ def authrefresh_dependencies(
     uses_system = [l for ls in libraries.values() for l in ls if l.startswith(_SYSTEM)]
     uses_system += [l for l in tools.values() if l.startswith(_SYSTEM)]
     if uses_system:
-        # Debian's gRPC, Protobuf, Abseil, libcrypto and libcurl.
+        # Debian's gRPC, Protobuf, Abseil, libcrypto, libcurl and hiredis.
         _maybe(
             native.new_local_repository,
             name = "authrefresh_system_libs",

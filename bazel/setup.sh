@@ -10,6 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libssl-dev cmake
+  libhiredis-dev redis-server
   pkg-config valgrind gnuplot-nox
 )
 

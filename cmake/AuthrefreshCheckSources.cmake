@@ -4,7 +4,8 @@
 # source tree (and its Bazel BUILD files) have drifted apart, naming what to
 # add to which CMakeLists.txt:
 #  * every .cc and .h in interceptor/ and interceptor/internal/ is in
-#    authrefresh or authrefresh_http_token_refresher (CMakeLists.txt);
+#    authrefresh, authrefresh_http_token_refresher or authrefresh_redis_backend
+#    (CMakeLists.txt);
 #  * every header of interceptor/ is one of the installed public headers;
 #  * every cc_test of tests/BUILD is a ctest test (tests/CMakeLists.txt).
 
@@ -31,7 +32,7 @@ foreach(file IN LISTS on_disk)
     list(FIND AUTHREFRESH_LISTED_SOURCES "${file}" i)
     if(i EQUAL -1)
       string(APPEND problems "\n  ${file} is in no CMake library: add it to "
-                             "AUTHREFRESH_SOURCES (or AUTHREFRESH_HTTP_SOURCES) in CMakeLists.txt")
+                             "AUTHREFRESH_SOURCES (or AUTHREFRESH_HTTP_SOURCES, AUTHREFRESH_REDIS_SOURCES) in CMakeLists.txt")
     endif()
   endif()
 endforeach()

@@ -6,7 +6,8 @@
 #   <prefix>/<libdir>/libauthrefresh*.{a,so}
 #   <prefix>/<libdir>/cmake/authrefresh/      authrefreshConfig.cmake, ...ConfigVersion.cmake,
 #                                             authrefreshTargets.cmake (namespace authrefresh::)
-#   <prefix>/<libdir>/pkgconfig/              authrefresh.pc, authrefresh_http_token_refresher.pc
+#   <prefix>/<libdir>/pkgconfig/              authrefresh.pc, authrefresh_http_token_refresher.pc,
+#                                             authrefresh_redis_backend.pc (AUTHREFRESH_REDIS_BACKEND)
 #
 # Components: authrefresh_runtime (shared libraries) and authrefresh_development
 # (everything else).
@@ -15,7 +16,14 @@ include(CMakePackageConfigHelpers)
 
 set(_authrefresh_cmake_dir "${CMAKE_INSTALL_LIBDIR}/cmake/authrefresh")
 
-install(TARGETS authrefresh authrefresh_http_token_refresher
+set(_authrefresh_installed_targets authrefresh authrefresh_http_token_refresher)
+set(_authrefresh_installed_headers ${AUTHREFRESH_PUBLIC_HEADERS} ${AUTHREFRESH_HTTP_PUBLIC_HEADERS})
+if(AUTHREFRESH_REDIS_BACKEND)
+  list(APPEND _authrefresh_installed_targets authrefresh_redis_backend)
+  list(APPEND _authrefresh_installed_headers ${AUTHREFRESH_REDIS_PUBLIC_HEADERS})
+endif()
+
+install(TARGETS ${_authrefresh_installed_targets}
   EXPORT authrefreshTargets
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT authrefresh_runtime
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT authrefresh_runtime
@@ -23,7 +31,7 @@ install(TARGETS authrefresh authrefresh_http_token_refresher
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT authrefresh_development)
 
 # Public headers only: interceptor/internal/ is not API (interceptor/authrefresh.h).
-install(FILES ${AUTHREFRESH_PUBLIC_HEADERS} ${AUTHREFRESH_HTTP_PUBLIC_HEADERS}
+install(FILES ${_authrefresh_installed_headers}
               "${AUTHREFRESH_GENERATED_DIR}/interceptor/version.h"
         DESTINATION "${AUTHREFRESH_INSTALL_INCLUDEDIR}/interceptor"
         COMPONENT authrefresh_development)
@@ -54,7 +62,8 @@ install(FILES "${PROJECT_BINARY_DIR}/authrefreshConfig.cmake"
         COMPONENT authrefresh_development)
 
 # The pkg-config files, one per library, as the CMake targets and the Bazel
-# targets are split: only users of the HTTP refresher get libcurl.
+# targets are split: only users of the HTTP refresher get libcurl, only users
+# of the Redis backend hiredis.
 #
 # Requires lists what a consumer's link line needs. For a static
 # libauthrefresh.a that is everything it uses, since
@@ -66,11 +75,15 @@ set(_authrefresh_pc_public grpc++ protobuf absl_status absl_statusor absl_string
 set(_authrefresh_pc_private absl_core_headers absl_flat_hash_set absl_str_format absl_synchronization libcrypto)
 set(_authrefresh_http_pc_public authrefresh)
 set(_authrefresh_http_pc_private libcurl libcrypto absl_base absl_core_headers absl_str_format absl_strings absl_synchronization)
+set(_authrefresh_redis_pc_public authrefresh)
+set(_authrefresh_redis_pc_private hiredis libcrypto absl_flat_hash_map absl_strings)
 if(NOT BUILD_SHARED_LIBS)
   list(APPEND _authrefresh_pc_public ${_authrefresh_pc_private})
   list(APPEND _authrefresh_http_pc_public ${_authrefresh_http_pc_private})
+  list(APPEND _authrefresh_redis_pc_public ${_authrefresh_redis_pc_private})
   set(_authrefresh_pc_private "")
   set(_authrefresh_http_pc_private "")
+  set(_authrefresh_redis_pc_private "")
   # Threads::Threads, for a static library's users.
   set(AUTHREFRESH_PC_LIBS_EXTRA " -pthread")
 else()
@@ -111,7 +124,18 @@ list(JOIN _authrefresh_http_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
 configure_file(cmake/authrefresh.pc.in
                "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_http_token_refresher.pc" @ONLY)
 
-install(FILES "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh.pc"
-              "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_http_token_refresher.pc"
+set(_authrefresh_pc_files "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh.pc"
+                          "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_http_token_refresher.pc")
+if(AUTHREFRESH_REDIS_BACKEND)
+  set(AUTHREFRESH_PC_NAME authrefresh_redis_backend)
+  set(AUTHREFRESH_PC_DESCRIPTION "authrefresh's SharedTokenBackend in Redis: one token record and refresh lease for many replicas (hiredis, OpenSSL)")
+  list(JOIN _authrefresh_redis_pc_public " " AUTHREFRESH_PC_REQUIRES)
+  list(JOIN _authrefresh_redis_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
+  configure_file(cmake/authrefresh.pc.in
+                 "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_redis_backend.pc" @ONLY)
+  list(APPEND _authrefresh_pc_files "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_redis_backend.pc")
+endif()
+
+install(FILES ${_authrefresh_pc_files}
         DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig"
         COMPONENT authrefresh_development)

@@ -73,3 +73,7 @@ def own_grpc_repositories():
         name = "curl",
         libraries = {"//:curl": "libcurl"},
     )
+    _prebuilt(
+        name = "hiredis",
+        libraries = {"//:hiredis": "hiredis"},
+    )
