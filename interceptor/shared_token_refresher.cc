@@ -206,7 +206,12 @@ class Protocol {
                        TokenFingerprint(next.token.access_token)));
     }
     Release();
-    return ResponseOf(next.token, absl::Now());
+    // The token service's own answer (its expires_in is exact; a record's
+    // remaining lifetime is whole seconds rounded down), with the refresh
+    // token the grant kept when the answer did not rotate it.
+    v1::TokenResponse mine = *std::move(response);
+    mine.set_refresh_token(next.token.refresh_token);
+    return mine;
   }
 
   absl::StatusOr<v1::TokenResponse> RunInner(const GrantRequest& grant) {

@@ -28,7 +28,7 @@ awk -F'\t' '
     a=sum["A plain"]/n["A plain"]; b=sum["B trivial interceptor"]/n["B trivial interceptor"];
     at=sum["A plain /tls"]/n["A plain /tls"];
     printf "%-30s %14s %8s %8s %16s\n", "variant", "instr/call", "vs A", "vs B", "vs A by round";
-    order="A plain|B trivial interceptor|H hijack-and-forward|P per-call plugin floor|C authrefresh|A plain /tls|C authrefresh /tls|D call credentials /tls";
+    order="A plain|B trivial interceptor|H hijack-and-forward|P per-call plugin floor|C authrefresh|S authrefresh, shared refresher|A plain /tls|C authrefresh /tls|D call credentials /tls";
     k=split(order, names, "|");
     for (i=1; i<=k; i++) { v=names[i]; x=sum[v]/n[v]; base=(v ~ /tls/) ? "A plain /tls" : "A plain";
       lo=9; hi=0;

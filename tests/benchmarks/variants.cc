@@ -1,8 +1,11 @@
 #include "tests/benchmarks/variants.h"
 
+#include <unistd.h>
+
 #include <condition_variable>
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "grpc/grpc_security.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
@@ -10,6 +13,7 @@
 #include "grpcpp/support/client_callback.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "interceptor/shared_token.h"
 
 namespace authrefresh {
 namespace bench {
@@ -214,6 +218,7 @@ const char* VariantName(Variant v) {
     case kH: return "H hijack-and-forward";
     case kP: return "P per-call plugin floor";
     case kC: return "C authrefresh";
+    case kS: return "S authrefresh, shared refresher";
     case kATls: return "A plain /tls";
     case kCTls: return "C authrefresh /tls";
     case kDTls: return "D call credentials /tls";
@@ -257,6 +262,15 @@ Variants::Variants() : tls_servers_(Tls()) {
         plain, insecure, setup->args, std::move(pf)));
   }
   stubs_[kC] = test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, manager_, loopback));
+  // S: C with its refresher wrapped for sharing between replicas (the
+  // file-lock backend): the call path must not notice.
+  shared_file_ = absl::StrCat("/tmp/authrefresh-variants-", getpid());
+  shared_manager_ = TokenManager::Create(
+      plain_servers_.authority().Login(),
+      *MakeSharedTokenRefresher(MakeGrpcTokenRefresher(grpc::CreateChannel(plain, insecure)),
+                                MakeFileLockBackend(shared_file_)));
+  stubs_[kS] =
+      test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, shared_manager_, loopback));
 
   InterceptorOptions tls_default;
   stubs_[kATls] = test::Echo::NewStub(grpc::CreateChannel(tls, TlsCredentials()));

@@ -32,7 +32,7 @@
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kH, kP, kC, kATls, kCTls, kDTls, kVariantCount };
+enum Variant { kA, kB, kH, kP, kC, kS, kATls, kCTls, kDTls, kVariantCount };
 
 const char* VariantName(Variant v);
 
@@ -49,7 +49,8 @@ class Variants {
   testing::MockServers plain_servers_;
   testing::MockServers tls_servers_;
   std::string header_, tls_header_;
-  std::shared_ptr<TokenManager> manager_, tls_manager_;
+  std::shared_ptr<TokenManager> manager_, shared_manager_, tls_manager_;
+  std::string shared_file_;
   std::vector<std::unique_ptr<test::Echo::Stub>> stubs_;
 };
 

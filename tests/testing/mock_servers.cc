@@ -96,7 +96,7 @@ grpc::Status TokenAuthority::Grant(const std::string& refresh_token,
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "invalid_grant: refresh token revoked");
   }
-  if (state.used) {
+  if (state.used && rotation_) {
     // RFC 9700 4.14.2: a rotated refresh token presented again means it
     // leaked; revoke the whole family.
     ++reuse_detected_;
@@ -106,14 +106,25 @@ grpc::Status TokenAuthority::Grant(const std::string& refresh_token,
   }
   state.used = true;
   ++grants_;
+  grant_times_.push_back(absl::Now());
   absl::Time expires_at;
   out->set_access_token(IssueAccessLocked(&expires_at));
   out->set_token_type("Bearer");
   out->set_expires_in(absl::ToInt64Seconds(
       advertised_expires_in_ > absl::ZeroDuration() ? advertised_expires_in_ : access_ttl_));
   const int family = state.family;
-  out->set_refresh_token(NewRefreshTokenLocked(family));
+  out->set_refresh_token(rotation_ ? NewRefreshTokenLocked(family) : refresh_token);
   return grpc::Status::OK;
+}
+
+std::vector<absl::Time> TokenAuthority::grant_times() {
+  absl::MutexLock lock(&mu_);
+  return grant_times_;
+}
+
+void TokenAuthority::set_rotation(bool on) {
+  absl::MutexLock lock(&mu_);
+  rotation_ = on;
 }
 
 int TokenAuthority::reuse_detected() {
@@ -150,7 +161,22 @@ void MockTokenService::Release() {
     hold_ = false;
     held.swap(held_);
   }
-  for (Held& h : held) Answer(h.reactor, h.refresh_token, h.response);
+  for (Held& h : held) {
+    if (h.context->IsCancelled()) {
+      // Its client is gone (a killed process): the grant is never made, as
+      // when a server sees the connection drop before it handles a request.
+      h.reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    } else {
+      Answer(h.reactor, h.refresh_token, h.response);
+    }
+  }
+}
+
+int MockTokenService::held_cancelled() {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const Held& h : held_) n += h.context->IsCancelled();
+  return n;
 }
 
 void MockTokenService::set_latency(absl::Duration latency) {
@@ -201,7 +227,7 @@ grpc::ServerUnaryReactor* MockTokenService::Refresh(
       ++with_authorization_;
     }
     if (hold_) {
-      held_.push_back(Held{reactor, request->refresh_token(), response});
+      held_.push_back(Held{reactor, context, request->refresh_token(), response});
       return reactor;
     }
     latency = latency_;

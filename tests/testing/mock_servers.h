@@ -55,6 +55,12 @@ class TokenAuthority {
 
   int reuse_detected() ABSL_LOCKS_EXCLUDED(mu_);
   int grants() ABSL_LOCKS_EXCLUDED(mu_);
+  // When each successful grant was made.
+  std::vector<absl::Time> grant_times() ABSL_LOCKS_EXCLUDED(mu_);
+  // Off: a refresh token stays valid after use and is returned again (a
+  // service without rotation), so a grant that presents an old one is not
+  // reuse. On by default.
+  void set_rotation(bool on) ABSL_LOCKS_EXCLUDED(mu_);
   // Every access and refresh token issued so far.
   std::vector<std::string> AllIssued() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -81,6 +87,8 @@ class TokenAuthority {
   std::map<int, bool> family_revoked_ ABSL_GUARDED_BY(mu_);
   int reuse_detected_ ABSL_GUARDED_BY(mu_) = 0;
   int grants_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<absl::Time> grant_times_ ABSL_GUARDED_BY(mu_);
+  bool rotation_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 class MockTokenService final : public v1::TokenService::CallbackService {
@@ -94,6 +102,8 @@ class MockTokenService final : public v1::TokenService::CallbackService {
   // While held, refreshes wait (without a thread) until Release().
   void Hold() ABSL_LOCKS_EXCLUDED(mu_);
   void Release() ABSL_LOCKS_EXCLUDED(mu_);
+  // How many held calls their client has cancelled (or died).
+  int held_cancelled() ABSL_LOCKS_EXCLUDED(mu_);
   // Every refresh answers after `latency` (grpc::Alarm, no thread blocked).
   void set_latency(absl::Duration latency) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -113,6 +123,7 @@ class MockTokenService final : public v1::TokenService::CallbackService {
  private:
   struct Held {
     grpc::ServerUnaryReactor* reactor;
+    grpc::CallbackServerContext* context;
     std::string refresh_token;
     v1::TokenResponse* response;
   };

@@ -55,9 +55,26 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& script,
                   << ") not found: run `bash bazel/setup.sh`";
     return nullptr;
   }
+  args.insert(args.begin(), {node, path});
+  return Spawn(node, path, std::move(args));
+}
+
+std::unique_ptr<NodeProcess> NodeProcess::StartExecutable(const std::string& executable,
+                                                          std::vector<std::string> args) {
+  const std::string path = FindScript(executable);
+  if (path.empty()) {
+    ADD_FAILURE() << executable << " not found in the runfiles";
+    return nullptr;
+  }
+  args.insert(args.begin(), path);
+  return Spawn(path, path, std::move(args));
+}
+
+std::unique_ptr<NodeProcess> NodeProcess::Spawn(const std::string& program,
+                                                const std::string& path,
+                                                std::vector<std::string> args) {
   std::unique_ptr<NodeProcess> p(new NodeProcess());
   p->dir_ = path.substr(0, path.rfind('/'));
-  args.insert(args.begin(), {node, path});
   int in[2], out[2];
   if (pipe(in) != 0 || pipe(out) != 0) {
     ADD_FAILURE() << "pipe failed: " << errno;
@@ -72,7 +89,7 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& script,
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const int rc = posix_spawn(&p->pid_, node.c_str(), &actions, nullptr,
+  const int rc = posix_spawn(&p->pid_, program.c_str(), &actions, nullptr,
                              argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
@@ -81,13 +98,13 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& script,
   p->stdout_fd_ = out[0];
   if (rc != 0) {
     p->pid_ = -1;
-    ADD_FAILURE() << "posix_spawn(" << node << ") failed: " << rc;
+    ADD_FAILURE() << "posix_spawn(" << program << ") failed: " << rc;
     return nullptr;
   }
   std::string line;
   if (!p->ReadLine(&line, 20000) ||
       !google::protobuf::util::JsonStringToMessage(line, &p->hello_).ok()) {
-    ADD_FAILURE() << script << " did not start (see its stderr above)";
+    ADD_FAILURE() << path << " did not start (see its stderr above)";
     return nullptr;
   }
   return p;
@@ -97,10 +114,19 @@ NodeProcess::~NodeProcess() {
   if (stdin_fd_ >= 0) close(stdin_fd_);  // the script exits when stdin closes
   if (stdout_fd_ >= 0) close(stdout_fd_);
   if (pid_ > 0) {
+    kill(pid_, SIGCONT);  // in case a test stopped it
     kill(pid_, SIGTERM);
     int status = 0;
     waitpid(pid_, &status, 0);
   }
+}
+
+void NodeProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
 }
 
 int NodeProcess::port() const {

@@ -23,6 +23,10 @@ class NodeProcess {
   // returns null, saying what to run, when node or the script is missing.
   static std::unique_ptr<NodeProcess> Start(const std::string& script,
                                             std::vector<std::string> args);
+  // The same protocol for a program of the runfiles (a cc_binary in `data`),
+  // e.g. "tests/shared_replica".
+  static std::unique_ptr<NodeProcess> StartExecutable(const std::string& executable,
+                                                      std::vector<std::string> args);
   ~NodeProcess();
 
   // The ready line.
@@ -32,9 +36,15 @@ class NodeProcess {
   const std::string& dir() const { return dir_; }
   // Writes `command` and a newline; returns the JSON line it answers.
   google::protobuf::Struct Command(const std::string& command);
+  // Its process id, for signals; -1 once killed.
+  pid_t pid() const { return pid_; }
+  // SIGKILL, and reaps it.
+  void Kill();
 
  private:
   NodeProcess() = default;
+  static std::unique_ptr<NodeProcess> Spawn(const std::string& program, const std::string& path,
+                                            std::vector<std::string> args);
   bool ReadLine(std::string* line, int timeout_ms);
 
   pid_t pid_ = -1;
