@@ -31,9 +31,18 @@ constexpr absl::Duration kMaxPoll = absl::Milliseconds(50);
 // CompareAndSwap without the lease waits at most this long for the lock.
 constexpr absl::Duration kLockWait = absl::Seconds(5);
 
+// A failed system call: a permission or a read-only or full file system is
+// a misconfiguration (PERMISSION_DENIED, FAILED_PRECONDITION); anything
+// else is UNAVAILABLE.
 absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::UnavailableError(
-      absl::StrCat("shared token file: ", what, " ", path, ": ", std::strerror(errno)));
+  const int e = errno;
+  absl::StatusCode code = absl::StatusCode::kUnavailable;
+  if (e == EACCES || e == EPERM) code = absl::StatusCode::kPermissionDenied;
+  if (e == EROFS || e == ENOSPC || e == EDQUOT || e == ENOTDIR || e == ELOOP) {
+    code = absl::StatusCode::kFailedPrecondition;
+  }
+  return absl::Status(code, absl::StrCat("shared token file: ", what, " ", path, ": ",
+                                         std::strerror(e)));
 }
 
 std::string Serialize(const SharedRecord& r) {
@@ -105,17 +114,19 @@ class FileLockBackend final : public SharedTokenBackend {
     return Parse(text.str(), path_);
   }
 
-  absl::StatusOr<bool> TryAcquireLease(const std::string&, absl::Duration) override {
+  absl::StatusOr<bool> TryAcquireLease(const std::string& owner, absl::Duration) override {
     MutexLock lock(&mu_);
-    if (held_) return true;
+    // One flock per backend object: a second owner sharing the object is
+    // refused like another process.
+    if (!holder_.empty()) return holder_ == owner;
     absl::StatusOr<bool> taken = LockLocked(/*wait=*/false);
-    if (taken.ok() && *taken) held_ = true;
+    if (taken.ok() && *taken) holder_ = owner;
     return taken;
   }
 
   absl::StatusOr<bool> CompareAndSwap(uint64_t expected, const SharedRecord& record) override {
     MutexLock lock(&mu_);
-    const bool had_lease = held_;
+    const bool had_lease = !holder_.empty();
     if (!had_lease) {
       absl::StatusOr<bool> taken = LockLocked(/*wait=*/true);
       if (!taken.ok()) return taken.status();
@@ -130,10 +141,10 @@ class FileLockBackend final : public SharedTokenBackend {
     return written;
   }
 
-  absl::Status ReleaseLease(const std::string&) override {
+  absl::Status ReleaseLease(const std::string& owner) override {
     MutexLock lock(&mu_);
-    if (held_) {
-      held_ = false;
+    if (!holder_.empty() && holder_ == owner) {
+      holder_.clear();
       UnlockLocked();
     }
     return absl::OkStatus();
@@ -190,7 +201,9 @@ class FileLockBackend final : public SharedTokenBackend {
     if (!current.ok()) return current.status();
     if (current->generation != expected) return false;
     const std::string temp = absl::StrCat(path_, ".tmp.", getpid());
-    const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unlink(temp.c_str());  // a leftover of this pid's crash; we hold the lock
+    const int fd =
+        open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("cannot create", temp);
     const std::string text = Serialize(record);
     size_t done = 0;
@@ -217,6 +230,15 @@ class FileLockBackend final : public SharedTokenBackend {
       unlink(temp.c_str());
       return s;
     }
+    // The rename is durable once the directory is: after a power loss the
+    // file must not fall back to a record whose refresh token was rotated.
+    const size_t slash = path_.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
+    const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) return Errno("cannot open the directory", dir);
+    const int synced = fsync(dir_fd);
+    close(dir_fd);
+    if (synced != 0) return Errno("cannot sync the directory", dir);
     return true;
   }
 
@@ -224,7 +246,7 @@ class FileLockBackend final : public SharedTokenBackend {
   const std::string lock_path_;
   Mutex mu_;
   int lock_fd_ ABSL_GUARDED_BY(mu_) = -1;
-  bool held_ ABSL_GUARDED_BY(mu_) = false;
+  std::string holder_ ABSL_GUARDED_BY(mu_);  // the lease's owner; empty: not held
 };
 
 }  // namespace

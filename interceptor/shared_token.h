@@ -14,9 +14,12 @@
 //      the one it wanted to replace, presenting the record's refresh token;
 //   3. it writes the new record with a compare-and-set on the generation
 //      (fencing: a holder whose lease expired cannot overwrite a newer
-//      record) before returning the token to its TokenManager, which then
-//      releases the waiting calls; then it releases the lease if it still
-//      owns it;
+//      record), releases the lease if it still owns it, and only then
+//      returns the token to its TokenManager, which releases the waiting
+//      calls. A write that fails is retried for half the lease; if it still
+//      fails, the replica keeps the token (its refresh token may be the only
+//      live one), keeps the lease until it runs out, and writes the record
+//      before anything else once the backend answers;
 //   4. a replica that finds the lease taken waits for the record to change
 //      or the lease to end (the backend's WaitForChange) and starts again.
 //
@@ -124,7 +127,12 @@ struct SharedTokenRefresherOptions {
 // MakeGrpcTokenRefresher, ...) so that every process using `backend` with
 // the same credential shares its tokens, as described at the top of this
 // file. One worker thread per refresher, started on its first refresh, does
-// the backend's I/O; no application thread waits on it. NeedsRefreshToken()
+// the backend's I/O; no application thread waits on it. Destroying the
+// refresher during a grant waits for that grant (at most lease_ttl), so that
+// a refresh token the token service already rotated is written, not lost.
+// A backend that refuses the password or the encryption key fails the
+// refresh FAILED_PRECONDITION (terminal, like a rejected client); other
+// backend failures are transient. NeedsRefreshToken()
 // is the inner refresher's; a grant presents the shared record's refresh
 // token when there is a record, so a replica never presents a refresh token
 // another replica already rotated. INVALID_ARGUMENT for a null inner or
@@ -138,7 +146,11 @@ absl::StatusOr<std::unique_ptr<TokenRefresher>> MakeSharedTokenRefresher(
 // `path` + ".lock". The kernel releases the lock when its holder exits,
 // however it dies, so there is no lease expiry: `ttl` is ignored, and a
 // holder that is stopped (SIGSTOP, a debugger) keeps the lease until it runs
-// again. WaitForChange polls with a bounded backoff (1 ms doubling to 50 ms).
+// again. One backend object holds one lock: owners sharing the object
+// exclude each other too. WaitForChange polls with a bounded backoff (1 ms
+// doubling to 50 ms), probing the lock with a separate open file, which can
+// delay another process's attempt by one poll. The record and the directory
+// are fsynced on every write.
 std::shared_ptr<SharedTokenBackend> MakeFileLockBackend(std::string path);
 
 }  // namespace authrefresh

@@ -52,10 +52,17 @@ v1::TokenResponse ResponseOf(const Token& token, absl::Time now) {
   return r;
 }
 
+// A backend failure as the TokenManager sees it: a refused password or a
+// wrong encryption key (PERMISSION_DENIED, FAILED_PRECONDITION) is a
+// misconfiguration, terminal like a rejected client; anything else is
+// transient and retried with backoff.
 absl::Status BackendError(const absl::Status& s) {
-  return absl::UnavailableError(absl::StrCat("shared token backend: ",
-                                             absl::StatusCodeToString(s.code()), ": ",
-                                             s.message()));
+  const bool misconfigured = s.code() == absl::StatusCode::kPermissionDenied ||
+                             s.code() == absl::StatusCode::kFailedPrecondition;
+  return absl::Status(
+      misconfigured ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kUnavailable,
+      absl::StrCat("shared token backend: ", absl::StatusCodeToString(s.code()), ": ",
+                   s.message()));
 }
 
 struct Job {
@@ -88,7 +95,14 @@ class Protocol {
   explicit Protocol(std::shared_ptr<State> state) : s_(std::move(state)) {}
 
   absl::StatusOr<v1::TokenResponse> Serve(const GrantRequest& request) {
-    FlushPendingWrite();
+    if (!FlushPendingWrite()) {
+      // The shared record is older than this replica's token and its
+      // refresh token may be rotated out: neither adopt it nor grant from
+      // it until the newer record is written.
+      return Unreachable(absl::UnavailableError(
+                             "a record this replica made is not written yet"),
+                         request);
+    }
     const absl::Time give_up = absl::Now() + s_->options.max_wait;
     for (;;) {
       if (ShuttingDown()) return Cancelled();
@@ -107,11 +121,46 @@ class Protocol {
       }
       Log(absl::StrCat("another replica holds the lease; waiting for generation > ",
                        record->generation));
-      absl::Status waited = s_->backend->WaitForChange(
-          record->generation, std::min(s_->options.wait_step, give_up - now));
-      if (!waited.ok()) return Unreachable(waited, request);
+      const absl::Duration step = std::min(s_->options.wait_step, give_up - now);
+      absl::Status waited = s_->backend->WaitForChange(record->generation, step);
+      if (!waited.ok()) {
+        // Only the wait failed (a notification connection, say): not an
+        // outage while reads work. Pace the next look instead; the next
+        // Read decides.
+        Log(absl::StrCat("waiting failed (", waited.message(), "); looking again"));
+        absl::SleepFor(step);
+      }
     }
   }
+
+  // A record this replica made while it could not write it: written now if
+  // nobody else wrote since, else dropped (the newer record wins; this
+  // replica adopts it). False while it still cannot be written.
+  bool FlushPendingWrite() {
+    if (!pending_) return true;
+    absl::StatusOr<bool> written =
+        s_->backend->CompareAndSwap(pending_->expected, pending_->record);
+    if (written.ok() && !*written) {
+      // Refused. A record older than the one this replica replaced (none at
+      // all, after a Redis restart without persistence) means the backend
+      // lost data: this replica's record is the newest there is.
+      absl::StatusOr<SharedRecord> now = s_->backend->Read();
+      if (!now.ok()) return false;
+      if (now->generation < pending_->expected) {
+        SharedRecord mine = pending_->record;
+        mine.generation = now->generation + 1;
+        written = s_->backend->CompareAndSwap(now->generation, mine);
+      }
+    }
+    if (!written.ok()) return false;  // still unreachable: keep it
+    Log(*written ? absl::StrCat("wrote pending generation ", pending_->record.generation)
+                 : std::string("dropped a pending record: another replica wrote first"));
+    pending_.reset();
+    Release();  // held since the write failed, if it has not run out
+    return true;
+  }
+
+  bool HasPending() const { return pending_.has_value(); }
 
  private:
   bool ShuttingDown() {
@@ -188,14 +237,18 @@ class Protocol {
       return response;
     }
     const SharedRecord next{record->generation + 1, *token};
-    absl::StatusOr<bool> written = s_->backend->CompareAndSwap(record->generation, next);
+    absl::StatusOr<bool> written = WriteHoldingTheLease(record->generation, next);
     if (!written.ok()) {
       // The grant succeeded: its token (and a rotated refresh token) must
-      // not be lost. Use it here and write it when the backend is back.
+      // not be lost. Use it here and write it when the backend is back; keep
+      // the lease meanwhile (it runs out at its ttl), so that no other
+      // replica grants from the older record right away.
       pending_ = PendingWrite{record->generation, next};
       Log(absl::StrCat("writing generation ", next.generation,
                        " failed; using it here and writing it later: ", written.status().message()));
-    } else if (!*written) {
+      return Mine(*std::move(response), next);
+    }
+    if (!*written) {
       // Only when this replica's lease ran out during the grant and another
       // replica wrote: the fence keeps its newer record.
       Log(absl::StrCat("generation ", record->generation,
@@ -206,12 +259,42 @@ class Protocol {
                        TokenFingerprint(next.token.access_token)));
     }
     Release();
-    // The token service's own answer (its expires_in is exact; a record's
-    // remaining lifetime is whole seconds rounded down), with the refresh
-    // token the grant kept when the answer did not rotate it.
-    v1::TokenResponse mine = *std::move(response);
-    mine.set_refresh_token(next.token.refresh_token);
-    return mine;
+    return Mine(*std::move(response), next);
+  }
+
+  // The token service's own answer (its expires_in is exact; a record's
+  // remaining lifetime is whole seconds rounded down), with the refresh
+  // token the grant kept when the answer did not rotate it.
+  static v1::TokenResponse Mine(v1::TokenResponse response, const SharedRecord& next) {
+    response.set_refresh_token(next.token.refresh_token);
+    return response;
+  }
+
+  // CompareAndSwap, tried again while the backend fails and for at most
+  // half the lease (renewing it), since a token service already rotated
+  // the refresh token. A retry that finds its own earlier attempt written
+  // (the reply was lost) counts as written.
+  absl::StatusOr<bool> WriteHoldingTheLease(uint64_t expected, const SharedRecord& next) {
+    const absl::Time give_up = absl::Now() + s_->options.lease_ttl / 2;
+    absl::Duration pause = absl::Milliseconds(20);
+    for (int attempt = 0;; ++attempt) {
+      absl::StatusOr<bool> written = s_->backend->CompareAndSwap(expected, next);
+      if (written.ok() && *written) return true;
+      if (written.ok() || attempt > 0) {
+        // Refused: by another writer, or by our own write of a retried
+        // attempt. The record says which.
+        absl::StatusOr<SharedRecord> now = s_->backend->Read();
+        if (now.ok() && now->generation == next.generation &&
+            now->token.access_token == next.token.access_token) {
+          return true;
+        }
+        if (written.ok()) return false;
+      }
+      if (absl::Now() + pause >= give_up) return written.status();
+      absl::SleepFor(pause);  // paces the retries of a failing backend
+      pause = std::min(pause * 2, absl::Seconds(1));
+      (void)s_->backend->TryAcquireLease(s_->options.owner_id, s_->options.lease_ttl);
+    }
   }
 
   absl::StatusOr<v1::TokenResponse> RunInner(const GrantRequest& grant) {
@@ -231,8 +314,25 @@ class Protocol {
         state->changed.SignalAll();
       }
     });
+    // Destroying the refresher does not abandon a grant in flight at once:
+    // the token service may already have rotated the refresh token, so its
+    // answer is awaited (for at most lease_ttl) and written.
     MutexLock lock(&s_->mu);
-    while (!s_->grant_result.has_value() && !s_->shutdown) s_->mu.Wait(&s_->changed);
+    std::optional<absl::Time> stop_waiting;
+    while (!s_->grant_result.has_value()) {
+      if (s_->shutdown) {
+        if (!stop_waiting) {
+          stop_waiting = absl::Now() + s_->options.lease_ttl;
+          if (s_->options.debug_log) {
+            s_->options.debug_log("destroyed during a grant: waiting for it (at most lease_ttl)");
+          }
+        }
+        if (absl::Now() >= *stop_waiting) break;
+        s_->mu.WaitWithDeadline(&s_->changed, *stop_waiting);
+      } else {
+        s_->mu.Wait(&s_->changed);
+      }
+    }
     if (!s_->grant_result.has_value()) return Cancelled();
     absl::StatusOr<v1::TokenResponse> result = std::move(*s_->grant_result);
     s_->grant_result.reset();
@@ -254,24 +354,14 @@ class Protocol {
     previous.refresh_token = request.refresh_token;
     if (absl::StatusOr<Token> token = internal::TokenFromResponse(*response, sent_at, previous);
         token.ok()) {
-      pending_ = PendingWrite{known_generation_,
-                              SharedRecord{known_generation_ + 1, *std::move(token)}};
+      // Still expected to replace the record this replica last saw written.
+      const uint64_t expected = pending_ ? pending_->expected : known_generation_;
+      pending_ = PendingWrite{expected, SharedRecord{expected + 1, *std::move(token)}};
     }
     return response;
   }
 
-  // A record this replica made while it could not write it: written now if
-  // nobody else wrote since, else dropped (the newer record wins; this
-  // replica adopts it at its next refresh).
-  void FlushPendingWrite() {
-    if (!pending_) return;
-    absl::StatusOr<bool> written =
-        s_->backend->CompareAndSwap(pending_->expected, pending_->record);
-    if (!written.ok()) return;  // still unreachable: keep it
-    Log(*written ? absl::StrCat("wrote pending generation ", pending_->record.generation)
-                 : std::string("dropped a pending record: another replica wrote first"));
-    pending_.reset();
-  }
+
 
   struct PendingWrite {
     uint64_t expected;
@@ -287,11 +377,26 @@ void Work(std::shared_ptr<State> state) {
   Protocol protocol(state);
   for (;;) {
     std::optional<Job> job;
+    bool flush = false;
+    bool shutting_down = false;
     {
       MutexLock lock(&state->mu);
-      while (!state->next.has_value() && !state->shutdown) state->mu.Wait(&state->changed);
-      if (state->shutdown && !state->next) return;
+      // A record not yet written is retried every wait_step, without
+      // waiting for this replica's next refresh: the others must not grant
+      // from the older record.
+      const absl::Time retry_at = protocol.HasPending()
+                                      ? absl::Now() + state->options.wait_step
+                                      : absl::InfiniteFuture();
+      while (!state->next.has_value() && !state->shutdown && !flush) {
+        flush = state->mu.WaitWithDeadline(&state->changed, retry_at);
+      }
+      shutting_down = state->shutdown;
       job.swap(state->next);
+    }
+    if (!job) {
+      protocol.FlushPendingWrite();  // the periodic retry, or a last one
+      if (shutting_down) return;
+      continue;
     }
     absl::StatusOr<v1::TokenResponse> result = protocol.Serve(job->request);
     job->done(std::move(result));  // no lock held; may call Refresh again

@@ -164,14 +164,14 @@ TEST_F(SharedRedisTest, FourProcessesMakeOneGrantPerRevocationAndPerExpiry) {
   AwaitProgress(100);
   const std::vector<absl::Time> times = servers_->authority().grant_times();
   const int grants = servers_->authority().grants();
-  // Each 3 s token is replaced once, inside its margin and before it
-  // expires. Replicas that adopted it know its lifetime in whole seconds,
-  // rounded down (OAuth's expires_in), so the earliest margin starts about
-  // 1.5 s after the grant; a second grant for the same expiry would follow
-  // the first within milliseconds.
+  // Each 3 s token is replaced once, inside its margin. Replicas that
+  // adopted it know its lifetime in whole seconds, rounded down (OAuth's
+  // expires_in), so the earliest margin starts about 1.5 s after the grant;
+  // a second grant for the same expiry would follow the first within
+  // milliseconds. (That no token outlived its replacement shows in the
+  // failed calls, which must be 0.)
   for (size_t k = 4; k < times.size(); ++k) {
     EXPECT_GE(times[k] - times[k - 1], absl::Seconds(1)) << "grant " << k + 1;
-    EXPECT_LE(times[k] - times[k - 1], absl::Seconds(3)) << "grant " << k + 1;
   }
   EXPECT_EQ(servers_->authority().reuse_detected(), 0);
   ExpectNoFailures(All());

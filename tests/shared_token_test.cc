@@ -16,14 +16,18 @@
 #include <fcntl.h>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "interceptor/internal/refresh_coordinator.h"
 #include "interceptor/token_manager.h"
+#include "tests/testing/manual_refresher.h"
 #include "tests/testing/shared_fakes.h"
 #include "tests/testing/status_matchers.h"
 
@@ -248,6 +252,79 @@ TEST(SharedToken, AStaleHolderCannotOverwriteANewerRecord) {
   EXPECT_EQ(fake->record().token.access_token, "B-at-1");
 }
 
+// The grant succeeded (the refresh token is rotated) but the record cannot
+// be written: the holder keeps its token and the lease, retries the write
+// in the background, and the others wait for that record instead of
+// granting from the older one.
+TEST(SharedToken, ARecordThatCannotBeWrittenIsWrittenLaterAndNeverLost) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  SharedTokenRefresherOptions shared;
+  shared.lease_ttl = absl::Seconds(4);  // the write is retried for 2 s
+  shared.wait_step = absl::Milliseconds(20);
+  Replica a = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, shared);
+  Replica b = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, shared);
+  fake->SetWritesFail(true);
+  EXPECT_EQ(a.NeedNewToken().Get().value_or("failed"), "at-1");  // used, unwritten
+  EXPECT_GT(fake->failed_writes(), 1);  // retried
+  EXPECT_EQ(fake->record().generation, 0u);
+  Outcome from_b = b.NeedNewToken();
+  fake->AwaitWaiting(1);  // b waits: a still holds the lease
+  fake->SetWritesFail(false);
+  EXPECT_EQ(from_b.Get().value_or("failed"), "at-1");  // adopted a's record
+  EXPECT_EQ(fake->record().generation, 1u);
+  EXPECT_EQ(fake->record().token.refresh_token, "rt-1");
+  EXPECT_EQ(service->grants(), 1);
+  EXPECT_EQ(service->reuse(), 0);
+}
+
+// A backend that lost its data (Redis restarted without persistence) while
+// a replica's record was unwritten gets that record, the newest there is.
+TEST(SharedToken, AnUnwrittenRecordIsWrittenOverABackendThatLostItsData) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  SharedTokenRefresherOptions shared;
+  shared.lease_ttl = absl::Milliseconds(200);
+  shared.wait_step = absl::Milliseconds(20);
+  Replica a = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, shared);
+  EXPECT_EQ(a.NeedNewToken().Get().value_or("failed"), "at-1");
+  ASSERT_EQ(fake->record().generation, 1u);
+  fake->SetWritesFail(true);
+  EXPECT_EQ(a.NeedNewToken().Get().value_or("failed"), "at-2");  // unwritten
+  fake->Reset();  // the data is gone
+  fake->SetWritesFail(false);
+  fake->AwaitGeneration(1);  // written in the background
+  EXPECT_EQ(fake->record().token.access_token, "at-2");
+  EXPECT_EQ(fake->record().token.refresh_token, "rt-2");
+}
+
+// Destroying a replica while its grant is in flight waits for the grant and
+// writes it: the token service has rotated the refresh token, and dropping
+// the answer would leave the others with a dead one.
+TEST(SharedToken, DestroyingAReplicaDuringItsGrantStillWritesTheRecord) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto grants = std::make_shared<testing::ManualRefresher::State>();  // answered by hand
+  auto waiting = std::make_shared<absl::Notification>();
+  SharedTokenRefresherOptions shared;
+  shared.lease_ttl = absl::Seconds(30);
+  shared.debug_log = [waiting](absl::string_view line) {
+    if (absl::StartsWith(line, "destroyed during a grant")) waiting->Notify();
+  };
+  auto refresher = MakeSharedTokenRefresher(std::make_unique<testing::ManualRefresher>(grants),
+                                            fake, shared);
+  ASSERT_THAT(refresher.status(), IsOk());
+  Replica a{TokenManager::Create(Token{"at-0", "rt-0"}, *std::move(refresher))};
+  Outcome outcome = a.NeedNewToken();
+  grants->AwaitInFlight(1);
+  std::thread destroy([&] { a.manager.reset(); });
+  waiting->WaitForNotification();  // the destructor waits for the grant
+  grants->Complete(testing::Bearer("at-1", "rt-1"));  // the token service rotated
+  destroy.join();
+  EXPECT_EQ(fake->record().generation, 1u);
+  EXPECT_EQ(fake->record().token.refresh_token, "rt-1");
+  EXPECT_FALSE(outcome.Get().ok());  // the manager failed its waiter when destroyed
+}
+
 TEST(SharedToken, UnreachableBackendFailsTheRefreshAndMakesNoGrantByDefault) {
   auto fake = std::make_shared<FakeSharedBackend>();
   auto service = std::make_shared<RotatingTokenService>();
@@ -345,8 +422,12 @@ TEST(FileLockBackend, LeaseIsExclusiveAndFreedWhenTheHolderIsKilled) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_EQ(b->TryAcquireLease("me", absl::Seconds(10)).value_or(false), true);
-  // Another open file (another replica in this process) is refused.
+  // Another open file (another replica in this process) is refused, and so
+  // is another owner sharing this backend object; only the holder releases.
   std::shared_ptr<SharedTokenBackend> other = MakeFileLockBackend(path);
+  EXPECT_EQ(other->TryAcquireLease("other", absl::Seconds(10)).value_or(true), false);
+  EXPECT_EQ(b->TryAcquireLease("second-owner", absl::Seconds(10)).value_or(true), false);
+  EXPECT_THAT(b->ReleaseLease("second-owner"), IsOk());  // not the holder: nothing
   EXPECT_EQ(other->TryAcquireLease("other", absl::Seconds(10)).value_or(true), false);
   EXPECT_THAT(b->ReleaseLease("me"), IsOk());
   EXPECT_EQ(other->TryAcquireLease("other", absl::Seconds(10)).value_or(false), true);

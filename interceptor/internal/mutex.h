@@ -50,6 +50,14 @@ class ABSL_LOCKABLE Mutex {
     cv->Wait(&mu_);
     Acquired();
   }
+  // The same, until `deadline` at the latest; true when it passed.
+  bool WaitWithDeadline(absl::CondVar* cv, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+    Releasing();
+    const bool timed_out = cv->WaitWithDeadline(&mu_, deadline);
+    Acquired();
+    return timed_out;
+  }
 
  private:
   void Acquired() {

@@ -48,7 +48,10 @@ class FakeSharedBackend final : public SharedTokenBackend {
   }
   absl::StatusOr<bool> CompareAndSwap(uint64_t expected, const SharedRecord& r) override {
     absl::MutexLock lock(&mu_);
-    if (unreachable_) return Unreachable();
+    if (unreachable_ || writes_fail_) {
+      ++failed_writes_;
+      return Unreachable();
+    }
     if (record_.generation != expected) {
       ++refused_writes_;
       return false;
@@ -87,6 +90,15 @@ class FakeSharedBackend final : public SharedTokenBackend {
     owner_ = owner;
     lease_until_ = until;
   }
+  // Every CompareAndSwap fails UNAVAILABLE while set; the rest works.
+  void SetWritesFail(bool fail) {
+    absl::MutexLock lock(&mu_);
+    writes_fail_ = fail;
+  }
+  int failed_writes() {
+    absl::MutexLock lock(&mu_);
+    return failed_writes_;
+  }
   void SetUnreachable(bool unreachable) {
     absl::MutexLock lock(&mu_);
     unreachable_ = unreachable;
@@ -94,6 +106,19 @@ class FakeSharedBackend final : public SharedTokenBackend {
   SharedRecord record() {
     absl::MutexLock lock(&mu_);
     return record_;
+  }
+  // Loses everything: the record and the lease.
+  void Reset() {
+    absl::MutexLock lock(&mu_);
+    record_ = SharedRecord{};
+    owner_.clear();
+  }
+  void AwaitGeneration(uint64_t generation) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return record_.generation >= generation;
+    };
+    mu_.Await(absl::Condition(&reached));
   }
   int writes() {
     absl::MutexLock lock(&mu_);
@@ -123,6 +148,8 @@ class FakeSharedBackend final : public SharedTokenBackend {
   std::string owner_ ABSL_GUARDED_BY(mu_);
   absl::Time lease_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool unreachable_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_fail_ ABSL_GUARDED_BY(mu_) = false;
+  int failed_writes_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> before_lease_ ABSL_GUARDED_BY(mu_);
   int reads_ ABSL_GUARDED_BY(mu_) = 0;
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
