@@ -87,14 +87,22 @@ class SharedRedisTest : public ::testing::Test {
     }
     return all;
   }
-  // Every replica in `which` makes `calls` more successful calls.
+  // Every replica in `which` makes `calls` more successful calls, and each
+  // of its threads two more: every call in flight before is over.
   void AwaitProgress(long calls, std::vector<size_t> which = {}) {
     if (which.empty()) which = All();
-    std::vector<long> base;
-    for (size_t i : which) base.push_back(Field(Stats(i), "ok"));
+    std::vector<long> base, base_min;
+    for (size_t i : which) {
+      const google::protobuf::Struct s = Stats(i);
+      base.push_back(Field(s, "ok"));
+      base_min.push_back(Field(s, "min_thread_ok"));
+    }
     ASSERT_TRUE(Eventually([&] {
       for (size_t k = 0; k < which.size(); ++k) {
-        if (Field(Stats(which[k]), "ok") < base[k] + calls) return false;
+        const google::protobuf::Struct s = Stats(which[k]);
+        if (Field(s, "ok") < base[k] + calls || Field(s, "min_thread_ok") < base_min[k] + 2) {
+          return false;
+        }
       }
       return true;
     })) << "replicas stopped making progress";

@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -136,9 +137,12 @@ int main(int argc, char** argv) {
   std::atomic<long> ok{0}, failed{0};
   absl::Mutex mu;
   std::string last_failure;  // ABSL_GUARDED_BY(mu)
+  // Successful calls per thread: a thread's next success means its earlier
+  // calls are over (tests wait for that between revocations).
+  std::vector<std::atomic<long>> per_thread(threads);
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
+    workers.emplace_back([&, t] {
       while (!stop.load()) {
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() +
@@ -149,6 +153,7 @@ int main(int argc, char** argv) {
         grpc::Status s = stub->Say(&context, request, &reply);
         if (s.ok()) {
           ++ok;
+          ++per_thread[t];
         } else {
           ++failed;
           absl::MutexLock lock(&mu);
@@ -160,6 +165,8 @@ int main(int argc, char** argv) {
 
   auto stats = [&] {
     const authrefresh::TokenManagerStats st = manager->Stats();
+    long min_thread_ok = per_thread.empty() ? 0 : per_thread[0].load();
+    for (const auto& n : per_thread) min_thread_ok = std::min(min_thread_ok, n.load());
     std::string failure;
     {
       absl::MutexLock lock(&mu);
@@ -171,7 +178,8 @@ int main(int argc, char** argv) {
       escaped += (c >= 0x20 && c < 0x7f) ? c : '?';
     }
     return absl::StrCat(
-        "{\"ok\":", ok.load(), ",\"failed\":", failed.load(), ",\"leases\":", steps->leases.load(),
+        "{\"ok\":", ok.load(), ",\"min_thread_ok\":", min_thread_ok,
+        ",\"failed\":", failed.load(), ",\"leases\":", steps->leases.load(),
         ",\"written\":", steps->written.load(), ",\"fenced\":", steps->fenced.load(),
         ",\"adopted\":", steps->adopted.load(), ",\"write_failed\":", steps->write_failed.load(),
         ",\"refreshes_succeeded\":", st.refreshes_succeeded,
