@@ -5,6 +5,7 @@
 
 #include "interceptor/redis_backend.h"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -236,57 +237,76 @@ TEST(RedisBackend, LeaseExpiresAfterItsTtlAndWaitForChangeSeesIt) {
   EXPECT_THAT(b->TryAcquireLease("replica-b", absl::Seconds(30)), IsOkAndHolds(true));
 }
 
-TEST(RedisBackend, WaitForChangeReturnsPromptlyOnAnotherClientsWrite) {
+// How many EVALs the server has run: a waiter's look at the record is one.
+long EvalCalls(RedisServer& server) {
+  absl::StatusOr<std::vector<std::string>> info = server.Command({"INFO", "commandstats"});
+  if (!info.ok() || info->empty()) return -1;
+  const std::string& text = (*info)[0];
+  const size_t at = text.find("cmdstat_eval:calls=");
+  if (at == std::string::npos) return 0;
+  return std::strtol(text.c_str() + at + std::string("cmdstat_eval:calls=").size(), nullptr, 10);
+}
+
+// Runs `waiter->WaitForChange(0, 30 s)` on a thread and returns once the
+// waiter has looked at the record (its EVAL ran): from then on, only an
+// announcement (or the 30 s timeout) can end its wait.
+class BlockedWaiter {
+ public:
+  BlockedWaiter(RedisServer& server, SharedTokenBackend* waiter) {
+    const long before = EvalCalls(server);
+    thread_ = std::thread([this, waiter] {
+      status_ = waiter->WaitForChange(0, absl::Seconds(30));
+      returned_ = absl::Now();
+    });
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (EvalCalls(server) <= before && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));  // polls the server's counter
+    }
+    looked_ = EvalCalls(server) > before;
+  }
+  bool looked() const { return looked_; }
+  // Joins; the time from `since` to the wait's return.
+  absl::Duration Join(absl::Time since) {
+    thread_.join();
+    EXPECT_THAT(status_, IsOk());
+    return returned_ - since;
+  }
+
+ private:
+  std::thread thread_;
+  bool looked_ = false;
+  absl::Status status_;
+  absl::Time returned_;
+};
+
+TEST(RedisBackend, WaitForChangeWakesOnAnotherClientsWrite) {
   auto server = StartRedis();
   ASSERT_NE(server, nullptr);
   auto holder = Backend(OptionsFor(*server));
   auto waiter = Backend(OptionsFor(*server));
+  auto other = Backend(OptionsFor(*server));
   ASSERT_THAT(holder->TryAcquireLease("replica-a", absl::Seconds(60)), IsOkAndHolds(true));
-  // Subscribes on the first call: a change before it is seen by the re-read.
-  ASSERT_THAT(waiter->WaitForChange(0, absl::Milliseconds(1)), IsOk());
-
-  const absl::Time start = absl::Now();
-  std::thread writer([options = OptionsFor(*server)] {
-    auto other = Backend(options);
-    absl::SleepFor(absl::Milliseconds(100));
-    EXPECT_THAT(other->CompareAndSwap(0, Record(1, "one")), IsOkAndHolds(true));
-  });
-  EXPECT_THAT(waiter->WaitForChange(0, absl::Seconds(30)), IsOk());
-  const absl::Duration waited = absl::Now() - start;
-  writer.join();
-  EXPECT_LT(waited, absl::Seconds(5));
+  BlockedWaiter blocked(*server, waiter.get());
+  ASSERT_TRUE(blocked.looked());
+  const absl::Time written = absl::Now();
+  EXPECT_THAT(other->CompareAndSwap(0, Record(1, "one")), IsOkAndHolds(true));
+  EXPECT_LT(blocked.Join(written), absl::Seconds(5));  // the announcement, not the 30 s
   absl::StatusOr<SharedRecord> read = waiter->Read();
   ASSERT_THAT(read, IsOk());
   EXPECT_EQ(read->generation, 1u);
 }
 
-TEST(RedisBackend, WaitForChangeReturnsPromptlyWhenTheLeaseIsReleased) {
+TEST(RedisBackend, WaitForChangeWakesWhenTheLeaseIsReleased) {
   auto server = StartRedis();
   ASSERT_NE(server, nullptr);
+  auto holder = Backend(OptionsFor(*server));
   auto waiter = Backend(OptionsFor(*server));
-  const absl::Time start = absl::Now();
-  std::thread holder([options = OptionsFor(*server)] {
-    auto a = Backend(options);
-    EXPECT_THAT(a->TryAcquireLease("replica-a", absl::Seconds(60)), IsOkAndHolds(true));
-    absl::SleepFor(absl::Milliseconds(300));
-    EXPECT_THAT(a->ReleaseLease("replica-a"), IsOk());
-  });
-  // Until the holder has taken the lease, nobody holds it and the wait ends
-  // at once; wait for the lease to be there first.
-  auto lease_taken = [&server] {
-    absl::StatusOr<std::vector<std::string>> n =
-        server->Command({"EXISTS", absl::StrCat(kPrefix, "lease")});
-    return n.ok() && *n == std::vector<std::string>{"1"};
-  };
-  while (!lease_taken() && absl::Now() - start < absl::Seconds(5)) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  ASSERT_TRUE(lease_taken());
-  EXPECT_THAT(waiter->WaitForChange(0, absl::Seconds(30)), IsOk());
-  const absl::Duration waited = absl::Now() - start;
-  holder.join();
-  EXPECT_GE(waited, absl::Milliseconds(250));
-  EXPECT_LT(waited, absl::Seconds(5));
+  ASSERT_THAT(holder->TryAcquireLease("replica-a", absl::Seconds(60)), IsOkAndHolds(true));
+  BlockedWaiter blocked(*server, waiter.get());
+  ASSERT_TRUE(blocked.looked());
+  const absl::Time released = absl::Now();
+  EXPECT_THAT(holder->ReleaseLease("replica-a"), IsOk());
+  EXPECT_LT(blocked.Join(released), absl::Seconds(5));
 }
 
 TEST(RedisBackend, WaitForChangeReturnsAtOnceOrOnTimeout) {
