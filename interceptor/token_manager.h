@@ -86,8 +86,9 @@ struct TokenEvent {
 
 struct TokenManagerOptions {
   // Called once when the session expires (the refresh token is dead: the
-  // user must log in again), before the waiting calls are failed, so a call
-  // that fails with "session expired" is seen after this has run. The status
+  // user must log in again), before the calls that waited for the refresh
+  // are failed. A call that starts while it runs may already fail with the
+  // same "session expired" status. The status
   // is UNAUTHENTICATED and names the token service's reason. Runs on the
   // thread that completed the refresh; keep it short. It may call SetToken().
   std::function<void(const absl::Status&)> on_session_expired;

@@ -184,6 +184,12 @@ TEST_P(EveryShape, DeadSessionFailsWithTheFailurePolicysStatus) {
   }
   EXPECT_EQ(h.echo().hits(), 1);  // no replay, no call after the session died
   EXPECT_EQ(h.tokens().calls(), 1);
+  // The callback runs on the thread that completed the refresh; a call that
+  // started meanwhile (`next`) can fail before it has returned.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (expired->load() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));  // polls the callback's counter
+  }
   EXPECT_EQ(*expired, 1);
 }
 
