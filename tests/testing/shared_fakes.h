@@ -26,7 +26,6 @@ class FakeSharedBackend final : public SharedTokenBackend {
   absl::StatusOr<SharedRecord> Read() override {
     absl::MutexLock lock(&mu_);
     if (unreachable_) return Unreachable();
-    ++reads_;
     return record_;
   }
   absl::StatusOr<bool> TryAcquireLease(const std::string& owner, absl::Duration ttl) override {
@@ -41,7 +40,6 @@ class FakeSharedBackend final : public SharedTokenBackend {
     if (unreachable_) return Unreachable();
     const absl::Time now = absl::Now();
     if (!owner_.empty() && owner_ != owner && now < lease_until_) return false;
-    if (owner_ != owner) ++leases_taken_;
     owner_ = owner;
     lease_until_ = now + ttl;
     return true;
@@ -151,10 +149,8 @@ class FakeSharedBackend final : public SharedTokenBackend {
   bool writes_fail_ ABSL_GUARDED_BY(mu_) = false;
   int failed_writes_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> before_lease_ ABSL_GUARDED_BY(mu_);
-  int reads_ ABSL_GUARDED_BY(mu_) = 0;
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   int refused_writes_ ABSL_GUARDED_BY(mu_) = 0;
-  int leases_taken_ ABSL_GUARDED_BY(mu_) = 0;
   int waits_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
