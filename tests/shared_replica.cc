@@ -27,6 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "interceptor/authrefresh.h"
 #include "interceptor/redis_backend.h"
@@ -70,6 +71,9 @@ struct Steps {
   }
 };
 
+// Milliseconds since the epoch, for ordering the replicas' log lines.
+std::string Stamp() { return absl::StrCat(absl::ToUnixMillis(absl::Now())); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,7 +101,7 @@ int main(int argc, char** argv) {
   const std::string name = args.count("client_id") ? args.at("client_id") : "replica";
   shared.debug_log = [steps, verbose, name](absl::string_view line) {
     steps->Count(line);
-    if (verbose) std::cerr << name << " shared: " << line << "\n";
+    if (verbose) std::cerr << Stamp() << " " << name << " shared: " << line << "\n";
   };
   authrefresh::GrpcTokenRefresherOptions grant;
   grant.client_id = args.count("client_id") ? args.at("client_id") : "replica";
@@ -120,7 +124,7 @@ int main(int argc, char** argv) {
   m.max_refresh_attempts = 20;
   if (verbose) {
     m.debug_log = [name](absl::string_view line) {
-      std::cerr << name << " manager: " << line << "\n";
+      std::cerr << Stamp() << " " << name << " manager: " << line << "\n";
     };
   }
   auto manager = authrefresh::TokenManager::Create(
@@ -137,8 +141,9 @@ int main(int argc, char** argv) {
   std::atomic<long> ok{0}, failed{0};
   absl::Mutex mu;
   std::string last_failure;  // ABSL_GUARDED_BY(mu)
-  // Successful calls per thread: a thread's next success means its earlier
-  // calls are over (tests wait for that between revocations).
+  // Successful calls per thread. Once each thread has two more successes
+  // than at some moment, every call it had in flight then is over (tests
+  // wait for that between revocations).
   std::vector<std::atomic<long>> per_thread(threads);
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -158,6 +163,10 @@ int main(int argc, char** argv) {
           ++failed;
           absl::MutexLock lock(&mu);
           last_failure = absl::StrCat(s.error_code(), ": ", s.error_message());
+          if (verbose) {
+            std::cerr << Stamp() << " " << name << " call failed on thread " << t << ": "
+                      << last_failure << "\n";
+          }
         }
       }
     });
@@ -165,8 +174,8 @@ int main(int argc, char** argv) {
 
   auto stats = [&] {
     const authrefresh::TokenManagerStats st = manager->Stats();
-    long min_thread_ok = per_thread.empty() ? 0 : per_thread[0].load();
-    for (const auto& n : per_thread) min_thread_ok = std::min(min_thread_ok, n.load());
+    std::string thread_ok;
+    for (const auto& n : per_thread) absl::StrAppend(&thread_ok, thread_ok.empty() ? "" : ",", n.load());
     std::string failure;
     {
       absl::MutexLock lock(&mu);
@@ -178,7 +187,7 @@ int main(int argc, char** argv) {
       escaped += (c >= 0x20 && c < 0x7f) ? c : '?';
     }
     return absl::StrCat(
-        "{\"ok\":", ok.load(), ",\"min_thread_ok\":", min_thread_ok,
+        "{\"ok\":", ok.load(), ",\"thread_ok\":[", thread_ok, "]",
         ",\"failed\":", failed.load(), ",\"leases\":", steps->leases.load(),
         ",\"written\":", steps->written.load(), ",\"fenced\":", steps->fenced.load(),
         ",\"adopted\":", steps->adopted.load(), ",\"write_failed\":", steps->write_failed.load(),
