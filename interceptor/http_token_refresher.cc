@@ -250,6 +250,7 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
     case Auth::kPrivateKeyJwt:
     case Auth::kTlsClientAuth:
     case Auth::kNone:
+    case Auth::kClientAssertionFile:
       break;
     default:
       return invalid(".client_auth is not a ClientAuth value");
@@ -291,6 +292,22 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
         *std::move(signer), o.client_id, o.client_id,
         o.client_assertion_audience.empty() ? o.token_endpoint : o.client_assertion_audience,
         o.client_assertion_lifetime, {}};
+  }
+  if (o.client_auth != Auth::kClientAssertionFile && !o.client_assertion_file.empty()) {
+    return invalid(".client_assertion_file is set but client_auth is not kClientAssertionFile");
+  }
+  if (o.client_auth == Auth::kClientAssertionFile) {
+    if (o.client_assertion_file.empty()) {
+      return invalid(".client_auth is kClientAssertionFile but client_assertion_file is empty");
+    }
+    // Read once now, so that a wrong path is a configuration error; read
+    // again at every grant.
+    std::optional<std::string> content = internal::ReadSmallFile(o.client_assertion_file);
+    if (!content || absl::StripAsciiWhitespace(*content).empty()) {
+      return invalid(".client_assertion_file cannot be read or is empty: ",
+                     internal::ShowPath(o.client_assertion_file));
+    }
+    spec.file_parameters.emplace_back("client_assertion", o.client_assertion_file);
   }
   if (o.client_certificate_file.empty() != o.client_key_file.empty()) {
     return invalid(": set client_certificate_file and client_key_file together");
@@ -354,6 +371,9 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
   }
   if (o.client_auth == Auth::kClientSecretPost) {
     params.emplace_back("client_secret", o.client_secret);
+  }
+  if (o.client_auth == Auth::kClientAssertionFile) {
+    params.emplace_back("client_assertion_type", std::string(internal::kClientAssertionType));
   }
   for (const auto& parameter : o.extra_parameters) params.push_back(parameter);
   if (secret_auth) spec.fixed_secrets.push_back(o.client_secret);

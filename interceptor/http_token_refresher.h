@@ -86,6 +86,13 @@ struct HttpTokenRefresherOptions {
     kTlsClientAuth,
     // A public client: client_id in the body, no secret.
     kNone,
+    // A client assertion somebody else issued, read from
+    // `client_assertion_file` at every request and sent as
+    // client_assertion (type jwt-bearer) with client_id: Entra ID workload
+    // identity federation, where the file is the Kubernetes projected
+    // service-account token ($AZURE_FEDERATED_TOKEN_FILE) that kubelet
+    // rotates on disk. Nothing is signed here.
+    kClientAssertionFile,
   };
   ClientAuth client_auth = ClientAuth::kClientSecretBasic;
   std::string client_id;
@@ -98,6 +105,13 @@ struct HttpTokenRefresherOptions {
   JwtSigningKey client_assertion_key;
   absl::Duration client_assertion_lifetime = absl::Seconds(60);
   std::string client_assertion_audience;
+
+  // kClientAssertionFile: the file holding the assertion (surrounding
+  // whitespace removed), read at every request. Readable and not empty at
+  // construction; later, an unreadable or empty file fails that grant as
+  // transient (a rotation in progress), and an expired assertion is the
+  // server's invalid_client, a rejected client.
+  std::string client_assertion_file;
 
   // A client certificate for the token endpoint's TLS handshake: required by
   // kTlsClientAuth, and allowed with any other method (certificate-bound
@@ -169,11 +183,12 @@ struct HttpTokenRefresherOptions {
 // runs the HTTP exchange with libcurl's multi interface; no application
 // thread ever blocks on it. Assertions are signed and subject tokens read on
 // that thread. Redirects are not followed. Responses over 64 KiB are
-// refused. Errors map to status codes as the TokenManager expects:
+// refused. (Subject, actor and client assertion files are read at every
+// grant.) Errors map to status codes as the TokenManager expects:
 // invalid_grant ends the session of a refresh-token grant (UNAUTHENTICATED)
 // and means a rejected client for the other grants; invalid_client and
 // unauthorized_client mean a rejected client (PERMISSION_DENIED); 429, 5xx,
-// network errors and an unreadable subject token file are transient, and a
+// network errors and an unreadable token or assertion file are transient, and a
 // Retry-After header delays the next attempt. Destroying the refresher
 // aborts a grant in flight (its callback then runs with CANCELLED) and joins
 // the worker without waiting on the network.

@@ -236,6 +236,30 @@ void TlsClient(OAuthServer& oauth, HttpTokenRefresherOptions& o, const std::stri
   o.client_key_file = WriteFile("svc-a.key", testing::kTestClientAKeyPem);
 }
 
+// Entra ID workload identity federation, as the server models it: the
+// client's federated credential trusts the cluster's tokens for this
+// service account and audience, and the projected token is the client
+// assertion.
+constexpr char kFederatedSubject[] = "system:serviceaccount:ns:app";
+constexpr char kFederatedAudience[] = "api://AzureADTokenExchange";
+
+void FederatedClient(OAuthServer& oauth, HttpTokenRefresherOptions& o,
+                     const std::string& client_id, std::vector<std::string> grants,
+                     int token_ttl_seconds = 600) {
+  OAuthServer::Client c;
+  c.client_id = client_id;
+  c.method = "federated";
+  c.grants = std::move(grants);
+  c.federated_subject = kFederatedSubject;
+  c.federated_audience = kFederatedAudience;
+  oauth.RegisterClient(c);
+  o.client_auth = Auth::kClientAssertionFile;
+  o.client_id = client_id;
+  o.client_assertion_file = WriteFile(
+      client_id + "-azure-identity-token",
+      oauth.MintSubjectToken(kFederatedSubject, token_ttl_seconds, kFederatedAudience).token);
+}
+
 void JwtBearer(OAuthServer& oauth, HttpTokenRefresherOptions& o) {
   const std::string key = GenerateKey(KeyKind::kEcP256).private_pem;
   oauth.RegisterIssuer("robot@test", testing::PublicKeyOf(key), "ES256", "robot-key");
@@ -280,6 +304,11 @@ std::vector<Combo> Combos() {
          o.grant = Grant::kClientCredentials;
          PrivateKeyJwtClient(s, o, "svc-es256", GenerateKey(KeyKind::kEcP256).private_pem,
                              Alg::kES256, "ec-1", {kClientCredentials});
+       }},
+      {"client_credentials+client assertion file (federated)", kClientCredentials, "federated",
+       [](OAuthServer& s, HttpTokenRefresherOptions& o, Token&) {
+         o.grant = Grant::kClientCredentials;
+         FederatedClient(s, o, "svc-federated", {kClientCredentials});
        }},
       {"client_credentials+tls_client_auth", kClientCredentials, "tls_client_auth",
        [](OAuthServer& s, HttpTokenRefresherOptions& o, Token&) {
@@ -365,6 +394,11 @@ TEST_F(ServiceGrantsTest, EachGrantAndClientAuthenticationStormIsOneVerifiedGran
       EXPECT_EQ(AssertionField("last_client_assertion", "kid"), o.client_assertion_key.key_id);
       EXPECT_EQ(AssertionField("last_client_assertion", "x5t_s256").empty(),
                 o.client_assertion_key.certificate_pem.empty());
+    }
+    if (combo.client_auth == "federated") {
+      // Verified against the cluster's key, with the credential's sub and aud.
+      EXPECT_EQ(AssertionField("last_federated_assertion", "sub"), kFederatedSubject);
+      EXPECT_EQ(AssertionField("last_federated_assertion", "aud"), kFederatedAudience);
     }
     if (combo.client_auth == "tls_client_auth") {
       EXPECT_EQ(oauth_->StatString("last_client_cert_cn"), "svc-a");
@@ -474,6 +508,11 @@ TEST_F(ServiceGrantsTest, RejectedClientIsTerminalAfterOneGrant) {
          o.client_certificate_file = WriteFile("svc-b.crt", testing::kTestClientBCertPem);
          o.client_key_file = WriteFile("svc-b.key", testing::kTestClientBKeyPem);
        }},
+      {"client assertion file holding an expired token", kClientCredentials, "invalid_client",
+       [](OAuthServer& s, HttpTokenRefresherOptions& o) {
+         o.grant = Grant::kClientCredentials;
+         FederatedClient(s, o, "svc-federated-expired", {kClientCredentials}, -60);
+       }},
       {"jwt_bearer from an unknown issuer", kJwtBearerGrant, "invalid_grant",
        [](OAuthServer& s, HttpTokenRefresherOptions& o) {
          o.client_auth = Auth::kNone;
@@ -533,6 +572,30 @@ TEST_F(ServiceGrantsTest, RotatedSubjectTokenFileIsReadAnewAtTheNextGrant) {
   EXPECT_EQ(manager_->Stats().calls_replayed, 1u);
 }
 
+// The same for a client assertion file (Entra ID workload identity): kubelet
+// renames a new token over it, and the next grant sends the new one.
+TEST_F(ServiceGrantsTest, RotatedClientAssertionFileIsReadAnewAtTheNextGrant) {
+  HttpTokenRefresherOptions o = Base();
+  o.grant = Grant::kClientCredentials;
+  FederatedClient(*oauth_, o, "svc-federated-rotating", {kClientCredentials});
+  Connect(o);
+  ASSERT_THAT(Say(), IsOk());
+  const std::string first = AssertionField("last_federated_assertion", "jti");
+  EXPECT_EQ(first.size(), 36u);  // the server's UUID
+
+  const OAuthServer::SubjectToken second =
+      oauth_->MintSubjectToken(kFederatedSubject, 600, kFederatedAudience);
+  ASSERT_NE(second.jti, first);
+  ASSERT_NO_FATAL_FAILURE(Rotate(o.client_assertion_file, second.token));
+  oauth_->ExpireAccessTokens();
+  ASSERT_THAT(Say(), IsOk());  // rejected, one grant, replayed
+  EXPECT_EQ(AssertionField("last_federated_assertion", "jti"), second.jti);
+  EXPECT_EQ(oauth_->GrantsOk(kClientCredentials), 2);
+  EXPECT_EQ(oauth_->StatString("last_client_auth"), "federated");
+  EXPECT_EQ(echo_->hits(), 3);
+  EXPECT_EQ(manager_->Stats().calls_replayed, 1u);
+}
+
 // A careless server quotes the whole request in its errors: the client
 // secret, the assertions and the subject token still never reach a status,
 // a log line or an event.
@@ -571,6 +634,10 @@ TEST_F(ServiceGrantsTest, NoKeyAssertionSecretOrSubjectTokenIsEverShown) {
         o.client_auth = Auth::kNone;
         o.grant = Grant::kTokenExchange;
         o.token_exchange.subject_token_file = WriteFile("echo-token", expired.token);
+      },
+      [&](HttpTokenRefresherOptions& o) {  // an expired federated client assertion
+        o.grant = Grant::kClientCredentials;
+        FederatedClient(*oauth_, o, "svc-federated-echo", {kClientCredentials}, -60);
       },
   };
   for (const auto& setup : setups) {
@@ -720,6 +787,34 @@ TEST(ServiceGrantOptions, MisconfigurationIsRefusedNamingTheProblem) {
        "extra_parameters may not set \"audience\""},
       {[](auto& o) { o.extra_parameters = {{"client_assertion", "x"}}; },
        "extra_parameters may not set \"client_assertion\""},
+      {[](auto& o) { o.client_auth = Auth::kClientAssertionFile; o.client_secret.clear(); },
+       "kClientAssertionFile but client_assertion_file is empty"},
+      {[](auto& o) {
+         o.client_auth = Auth::kClientAssertionFile;
+         o.client_secret.clear();
+         o.client_assertion_file = "/nonexistent/azure-identity-token";
+       },
+       "client_assertion_file cannot be read or is empty: /nonexistent/azure-identity-token"},
+      {[](auto& o) {
+         o.client_auth = Auth::kClientAssertionFile;
+         o.client_secret.clear();
+         o.client_assertion_file = WriteFile("empty-assertion", " \n");
+       },
+       "client_assertion_file cannot be read or is empty"},
+      {[&](auto& o) { o.client_assertion_file = token_file; },
+       "client_assertion_file is set but client_auth is not kClientAssertionFile"},
+      {[&](auto& o) {
+         o.client_auth = Auth::kClientAssertionFile;
+         o.client_assertion_file = token_file;
+       },
+       "client_secret is set but client_auth does not use it"},
+      {[&](auto& o) {
+         o.client_auth = Auth::kClientAssertionFile;
+         o.client_secret.clear();
+         o.client_assertion_file = token_file;
+         o.client_id.clear();
+       },
+       "client_id is empty"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.expected);

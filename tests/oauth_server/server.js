@@ -48,14 +48,19 @@
 //   POST /test/echo-errors {on}: failed grants quote every form value in
 //                          error_description (a careless server);
 //   POST /test/register-client {client_id, method: "client_secret" | "none" |
-//                          "private_key_jwt" | "tls_client_auth", secret?,
-//                          public_key_pem? (SPKI), alg? ("RS256" | "ES256",
-//                          else from the key), kid?, tls_subject_cn?,
-//                          grants: [...]} -> {}; replaces an earlier record;
+//                          "private_key_jwt" | "tls_client_auth" |
+//                          "federated", secret?, public_key_pem? (SPKI),
+//                          alg? ("RS256" | "ES256", else from the key), kid?,
+//                          tls_subject_cn?, federated_subject?,
+//                          federated_audience?, grants: [...]} -> {};
+//                          replaces an earlier record. "federated" is Entra
+//                          ID's federated identity credential: the client
+//                          authenticates with a client_assertion that is a
+//                          cluster token (below) with this sub and aud;
 //   POST /test/register-issuer {issuer, public_key_pem, alg?, kid?} -> {}:
 //                          who may sign jwt-bearer grant assertions;
-//   POST /test/mint-subject-token {sub, ttl_s, jti?} -> {token, jti}: a JWT
-//                          from the "cluster" (iss https://kubernetes.test,
+//   POST /test/mint-subject-token {sub, ttl_s, jti?, aud?} -> {token, jti}: a
+//                          JWT from the "cluster" (iss https://kubernetes.test,
 //                          ES256, a key made at start); ttl_s < 0 mints an
 //                          expired one;
 //   GET  /test/stats       counters, see `stats` below.
@@ -92,7 +97,8 @@ const MAX_CLIENT_ASSERTION_LIFETIME = 300;  // s, private_key_jwt assertions
 // A client_secret client is still checked against its own secret, so the
 // marker is worth nothing for it.
 const AUTHENTICATED_MARKER = crypto.randomBytes(32).toString('hex');
-const STRONG_METHODS = new Set(['private_key_jwt', 'tls_client_auth']);
+const STRONG_METHODS = new Set(['private_key_jwt', 'tls_client_auth', 'federated']);
+const ASSERTION_METHODS = new Set(['private_key_jwt', 'federated']);
 
 // Registered clients. method "client_secret": the secret must be presented
 // (HTTP Basic or in the body); "none": a public client presents none;
@@ -130,6 +136,7 @@ const stats = {
   // decoded, whether accepted or not (read before they are verified):
   last_assertion: null,         // {alg, kid, iss, sub, aud, lifetime_s, jti, claims}
   last_client_assertion: null,  // {alg, kid, lifetime_s, jti, aud, x5t_s256, x5t}
+  last_federated_assertion: null,  // {jti, sub, aud} of a verified federated one
   jti_replays: 0,            // replayed jti, grant and client assertions alike
   client_assertions_ok: 0,
   client_assertions_rejected: 0,
@@ -373,6 +380,24 @@ async function checkClientAssertion(client, body) {
                         `client:${client.id}`);
 }
 
+// A federated client (Entra ID workload identity): the client_assertion is
+// a token from the cluster, with the registered sub and aud. The same token
+// may come again until it is rotated, as a projected token does.
+async function checkFederatedAssertion(client, body) {
+  if (body.client_assertion_type !== CLIENT_ASSERTION_TYPE) throw new CheckFailed('wrong client_assertion_type');
+  if (!body.client_assertion) throw new CheckFailed('missing client_assertion');
+  let payload;
+  try {
+    ({ payload } = await jose.jwtVerify(body.client_assertion, cluster.publicKey, {
+      algorithms: ['ES256'], issuer: CLUSTER_ISSUER, audience: client.federated_audience,
+      subject: client.federated_subject, requiredClaims: ['sub', 'aud', 'exp'],
+    }));
+  } catch (e) {
+    throw new CheckFailed(`federated assertion ${joseReason(e)}`);
+  }
+  stats.last_federated_assertion = { jti: payload.jti || '', sub: payload.sub, aud: payload.aud };
+}
+
 // tls_client_auth (RFC 8705 §2.1.1).
 function checkClientCertificate(client, socket) {
   const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : null;
@@ -405,15 +430,18 @@ async function authenticateClient(req, body) {
       aud: payload.aud === undefined ? '' : payload.aud,
       x5t_s256: header['x5t#S256'] || '', x5t: header.x5t || '',
     };
-    if (body.client_id !== undefined && body.client_id !== payload.iss) {
+    const named = typeof body.client_id === 'string' &&
+      Object.prototype.hasOwnProperty.call(clients, body.client_id) ? clients[body.client_id] : null;
+    if (body.client_id !== undefined && body.client_id !== payload.iss &&
+        !(named && named.method === 'federated')) {
       throw new CheckFailed('client_id does not match the assertion iss');
     }
     clientId = clientId || payload.iss;
   }
   const client = typeof clientId === 'string' && Object.prototype.hasOwnProperty.call(clients, clientId)
     ? clients[clientId] : null;
-  if (hasAssertion && (!client || client.method !== 'private_key_jwt')) {
-    throw new CheckFailed(client ? 'client is not registered for private_key_jwt' : 'unknown client');
+  if (hasAssertion && (!client || !ASSERTION_METHODS.has(client.method))) {
+    throw new CheckFailed(client ? 'client is not registered for a client assertion' : 'unknown client');
   }
   if (!client) {
     // A JWT bearer grant or token exchange naming no client: RFC 7523 §3.1
@@ -428,10 +456,14 @@ async function authenticateClient(req, body) {
   if (basicId !== null || body.client_secret !== undefined) {
     throw new CheckFailed(`client must authenticate with ${client.method}`);
   }
-  if (client.method === 'private_key_jwt') {
+  if (ASSERTION_METHODS.has(client.method)) {
     if (!hasAssertion) throw new CheckFailed('missing client_assertion');
     try {
-      await checkClientAssertion(client, body);
+      if (client.method === 'federated') {
+        await checkFederatedAssertion(client, body);
+      } else {
+        await checkClientAssertion(client, body);
+      }
       stats.client_assertions_ok++;
     } catch (e) {
       stats.client_assertions_rejected++;
@@ -534,7 +566,7 @@ async function importSigner(pem, alg, kid) {
 }
 
 async function registerClient(r) {
-  const methods = ['client_secret', 'none', 'private_key_jwt', 'tls_client_auth'];
+  const methods = ['client_secret', 'none', 'private_key_jwt', 'tls_client_auth', 'federated'];
   if (typeof r.client_id !== 'string' || !r.client_id) throw new Error('client_id missing');
   if (!methods.includes(r.method)) throw new Error(`method must be one of ${methods.join(', ')}`);
   if (!Array.isArray(r.grants)) throw new Error('grants must be an array');
@@ -547,6 +579,11 @@ async function registerClient(r) {
   } else if (r.method === 'tls_client_auth') {
     if (typeof r.tls_subject_cn !== 'string' || !r.tls_subject_cn) throw new Error('tls_subject_cn missing');
     client.tls_subject_cn = r.tls_subject_cn;
+  } else if (r.method === 'federated') {
+    for (const f of ['federated_subject', 'federated_audience']) {
+      if (typeof r[f] !== 'string' || !r[f]) throw new Error(`${f} missing`);
+      client[f] = r[f];
+    }
   }
   clients[client.id] = client;
 }
@@ -626,7 +663,8 @@ async function route(req, res) {
     if (!Number.isFinite(ttl)) return send(res, 400, { error: 'ttl_s must be a number' });
     const now = Math.floor(Date.now() / 1000);
     const jti = typeof r.jti === 'string' && r.jti ? r.jti : crypto.randomUUID();
-    const token = await new jose.SignJWT({})
+    const claims = typeof r.aud === 'string' && r.aud ? { aud: r.aud } : {};
+    const token = await new jose.SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', kid: cluster.kid, typ: 'JWT' })
       .setIssuer(CLUSTER_ISSUER)
       .setSubject(r.sub)

@@ -178,6 +178,10 @@ void OAuthServer::RegisterClient(const Client& c) {
   if (!c.alg.empty()) f["alg"].set_string_value(c.alg);
   if (!c.kid.empty()) f["kid"].set_string_value(c.kid);
   if (!c.tls_subject_cn.empty()) f["tls_subject_cn"].set_string_value(c.tls_subject_cn);
+  if (!c.federated_subject.empty()) f["federated_subject"].set_string_value(c.federated_subject);
+  if (!c.federated_audience.empty()) {
+    f["federated_audience"].set_string_value(c.federated_audience);
+  }
   auto* grants = f["grants"].mutable_list_value();
   for (const std::string& g : c.grants) grants->add_values()->set_string_value(g);
   PostJson("/test/register-client", body);
@@ -195,10 +199,16 @@ void OAuthServer::RegisterIssuer(const std::string& issuer, const std::string& p
 }
 
 OAuthServer::SubjectToken OAuthServer::MintSubjectToken(const std::string& subject,
-                                                        int ttl_seconds) {
-  HttpReply r = Post("/test/mint-subject-token",
-                     absl::StrCat(R"({"sub":")", subject, R"(","ttl_s":)", ttl_seconds, "}"),
-                     "application/json");
+                                                        int ttl_seconds,
+                                                        const std::string& audience) {
+  google::protobuf::Struct body;
+  auto& f = *body.mutable_fields();
+  f["sub"].set_string_value(subject);
+  f["ttl_s"].set_number_value(ttl_seconds);
+  if (!audience.empty()) f["aud"].set_string_value(audience);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(body, &json).ok());
+  HttpReply r = Post("/test/mint-subject-token", json, "application/json");
   EXPECT_EQ(r.status, 200);
   google::protobuf::Struct s = ParseJson(r.body);
   return SubjectToken{s.fields().at("token").string_value(),

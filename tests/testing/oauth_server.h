@@ -79,6 +79,10 @@ class OAuthServer {
     std::string kid;
     std::string tls_subject_cn;
     std::vector<std::string> grants;
+    // method "federated": the sub and aud its client assertion must carry
+    // (a token from MintSubjectToken).
+    std::string federated_subject;
+    std::string federated_audience;
   };
   void RegisterClient(const Client& client);
   // The key that verifies JWT-bearer grant assertions from `issuer`.
@@ -90,7 +94,9 @@ class OAuthServer {
     std::string token;
     std::string jti;
   };
-  SubjectToken MintSubjectToken(const std::string& subject, int ttl_seconds = 600);
+  // `audience` empty: no "aud" claim.
+  SubjectToken MintSubjectToken(const std::string& subject, int ttl_seconds = 600,
+                                const std::string& audience = "");
   // Real grants wait at the server from HoldGrants() until ReleaseGrants();
   // GrantsWaiting() is how many do now.
   void HoldGrants();
