@@ -275,10 +275,18 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
     return invalid(": the client_credentials grant needs client authentication "
                    "(RFC 6749 section 4.4); client_auth is kNone");
   }
-  if (o.client_auth != Auth::kPrivateKeyJwt &&
-      (IsSet(o.client_assertion_key) || !o.client_assertion_audience.empty() ||
-       o.client_assertion_lifetime != Options().client_assertion_lifetime)) {
-    return invalid(".client_assertion_key is set but client_auth is not kPrivateKeyJwt");
+  if (o.client_auth != Auth::kPrivateKeyJwt) {
+    // These shape the assertions this refresher signs; a file's assertion
+    // is signed elsewhere.
+    const char* set = IsSet(o.client_assertion_key)          ? "client_assertion_key"
+                      : !o.client_assertion_audience.empty() ? "client_assertion_audience"
+                      : o.client_assertion_lifetime != Options().client_assertion_lifetime
+                          ? "client_assertion_lifetime"
+                          : nullptr;
+    if (set != nullptr) {
+      return invalid(".", set, " is set but client_auth is not kPrivateKeyJwt, the only "
+                     "method that signs client assertions");
+    }
   }
   if (o.client_auth == Auth::kPrivateKeyJwt) {
     if (o.client_assertion_lifetime <= absl::ZeroDuration() ||
@@ -300,14 +308,19 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
     if (o.client_assertion_file.empty()) {
       return invalid(".client_auth is kClientAssertionFile but client_assertion_file is empty");
     }
-    // Read once now, so that a wrong path is a configuration error; read
-    // again at every grant.
+    // Read once now, so that a wrong path or a wrong file is a
+    // configuration error; read again at every grant.
     std::optional<std::string> content = internal::ReadSmallFile(o.client_assertion_file);
     if (!content || absl::StripAsciiWhitespace(*content).empty()) {
       return invalid(".client_assertion_file cannot be read or is empty: ",
                      internal::ShowPath(o.client_assertion_file));
     }
-    spec.file_parameters.emplace_back("client_assertion", o.client_assertion_file);
+    if (!internal::LooksLikeCompactJws(absl::StripAsciiWhitespace(*content))) {
+      return invalid(".client_assertion_file does not hold a JWT (a JWS in compact form; "
+                     "a private key belongs in client_assertion_key): ",
+                     internal::ShowPath(o.client_assertion_file));
+    }
+    spec.client_assertion_file = o.client_assertion_file;
   }
   if (o.client_certificate_file.empty() != o.client_key_file.empty()) {
     return invalid(": set client_certificate_file and client_key_file together");
@@ -371,9 +384,6 @@ absl::StatusOr<Prepared> Prepare(const Options& o) {
   }
   if (o.client_auth == Auth::kClientSecretPost) {
     params.emplace_back("client_secret", o.client_secret);
-  }
-  if (o.client_auth == Auth::kClientAssertionFile) {
-    params.emplace_back("client_assertion_type", std::string(internal::kClientAssertionType));
   }
   for (const auto& parameter : o.extra_parameters) params.push_back(parameter);
   if (secret_auth) spec.fixed_secrets.push_back(o.client_secret);

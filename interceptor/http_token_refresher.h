@@ -4,8 +4,8 @@
 // an OAuth 2.0 token endpoint, as Keycloak, Auth0, Okta, Ory Hydra, Entra ID
 // and most other authorization servers expose: the refresh-token, client
 // credentials, JWT-bearer and token-exchange grants, with client_secret_basic,
-// client_secret_post, private_key_jwt, tls_client_auth or no client
-// authentication. Build target: //interceptor:http_token_refresher (links
+// client_secret_post, private_key_jwt, tls_client_auth, a client assertion
+// read from a file, or no client authentication. Build target: //interceptor:http_token_refresher (links
 // libcurl and OpenSSL's libcrypto).
 
 #ifndef AUTHREFRESH_INTERCEPTOR_HTTP_TOKEN_REFRESHER_H_
@@ -106,11 +106,13 @@ struct HttpTokenRefresherOptions {
   absl::Duration client_assertion_lifetime = absl::Seconds(60);
   std::string client_assertion_audience;
 
-  // kClientAssertionFile: the file holding the assertion (surrounding
-  // whitespace removed), read at every request. Readable and not empty at
-  // construction; later, an unreadable or empty file fails that grant as
-  // transient (a rotation in progress), and an expired assertion is the
-  // server's invalid_client, a rejected client.
+  // kClientAssertionFile: the file holding the assertion, a JWT (surrounding
+  // whitespace removed), read at every request. Readable and a JWS in
+  // compact form at construction, or INVALID_ARGUMENT (a PEM key given here
+  // by mistake is refused, never sent); later, an unreadable, empty or
+  // malformed file fails that grant as transient (a rotation in progress),
+  // and an assertion the server refuses (expired, say) is its
+  // invalid_client: a rejected client, terminal until SetToken().
   std::string client_assertion_file;
 
   // A client certificate for the token endpoint's TLS handshake: required by
@@ -175,7 +177,8 @@ struct HttpTokenRefresherOptions {
 // a missing client_id or client_secret, an option the grant or client
 // authentication does not use, a key that cannot be read or parsed, is
 // encrypted, or does not fit its algorithm, a certificate that does not
-// match its key, an unreadable ca_file or subject token file, ...). Errors
+// match its key, an unreadable ca_file, subject token or client assertion
+// file, a client assertion file that holds no JWT, ...). Errors
 // name the option and the problem, never a key or a token. Nothing is sent
 // until the first grant.
 //

@@ -508,7 +508,8 @@ TEST_F(ServiceGrantsTest, RejectedClientIsTerminalAfterOneGrant) {
          o.client_certificate_file = WriteFile("svc-b.crt", testing::kTestClientBCertPem);
          o.client_key_file = WriteFile("svc-b.key", testing::kTestClientBKeyPem);
        }},
-      {"client assertion file holding an expired token", kClientCredentials, "invalid_client",
+      {"client assertion file holding an expired token", kClientCredentials,
+       "invalid_client (HTTP 401): federated assertion expired",
        [](OAuthServer& s, HttpTokenRefresherOptions& o) {
          o.grant = Grant::kClientCredentials;
          FederatedClient(s, o, "svc-federated-expired", {kClientCredentials}, -60);
@@ -649,6 +650,8 @@ TEST_F(ServiceGrantsTest, NoKeyAssertionSecretOrSubjectTokenIsEverShown) {
     Connect(o, Token{}, m);
     const grpc::Status s = Say();
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    // Each request's own secret reached the server, which quoted it back.
+    EXPECT_THAT(s.error_message(), HasSubstr("<redacted>"));
     show(s.error_message());
   }
   {
@@ -756,7 +759,20 @@ TEST(ServiceGrantOptions, MisconfigurationIsRefusedNamingTheProblem) {
        "token_exchange is set but grant is not kTokenExchange"},
       {[](auto& o) { o.resources = {"not-a-uri"}; }, "is not an absolute URI"},
       {[](auto& o) { o.client_assertion_lifetime = absl::Seconds(30); },
-       "client_assertion_key is set but client_auth is not kPrivateKeyJwt"},
+       "client_assertion_lifetime is set but client_auth is not kPrivateKeyJwt"},
+      {[](auto& o) {
+         o.client_auth = Auth::kClientAssertionFile;
+         o.client_secret.clear();
+         o.client_assertion_file = WriteFile("assertion-ok", "eyJh.eyJz.c2ln");
+         o.client_assertion_audience = "api://AzureADTokenExchange";
+       },
+       "client_assertion_audience is set but client_auth is not kPrivateKeyJwt"},
+      {[&](auto& o) {
+         o.client_auth = Auth::kClientAssertionFile;
+         o.client_secret.clear();
+         o.client_assertion_file = key_file;  // the key, not an assertion
+       },
+       "client_assertion_file does not hold a JWT"},
       {[](auto& o) { o.jwt_bearer.lifetime = absl::Minutes(1); },
        "jwt_bearer is set but grant is not kJwtBearer"},
       {[](auto& o) { o.token_exchange.subject_token_type = "urn:x"; },

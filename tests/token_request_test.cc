@@ -220,6 +220,60 @@ TEST(TokenRequest, SubjectTokenFileIsReadAtEveryRequest) {
   EXPECT_THAT(std::string(pasted.message()), ::testing::Not(HasSubstr("eyJ")));
 }
 
+// kClientAssertionFile: an assertion issued elsewhere (a projected token),
+// read at every request, sent with its type, listed as a secret; anything
+// but a compact JWS is refused without being sent or quoted.
+TEST(TokenRequest, ClientAssertionFileIsReadAtEveryRequestAndMustHoldAJws) {
+  constexpr char kFirst[] = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzYSJ9.c2lnLW9uZQ";
+  constexpr char kSecond[] = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzYSJ9.c2lnLXR3bw";
+  const std::string path = TempFile(absl::StrCat(kFirst, "\n"));
+  TokenRequestSpec spec;
+  spec.grant_type = "client_credentials";
+  spec.parameters = {{"scope", "api://orders/.default"}, {"client_id", "app-id"}};
+  spec.client_assertion_file = path;
+  absl::StatusOr<internal::TokenRequestBody> first = BuildTokenRequest(spec, {}, kNow);
+  ASSERT_THAT(first.status(), IsOk());
+  EXPECT_THAT(Parse(first->form),
+              ElementsAre(Pair("grant_type", "client_credentials"),
+                          Pair("scope", "api://orders/.default"), Pair("client_id", "app-id"),
+                          Pair("client_assertion_type",
+                               "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                          Pair("client_assertion", kFirst)));
+  EXPECT_THAT(first->secrets, ElementsAre(kFirst));
+
+  const std::string next = TempFile(kSecond);
+  ASSERT_EQ(rename(next.c_str(), path.c_str()), 0);
+  absl::StatusOr<internal::TokenRequestBody> second = BuildTokenRequest(spec, {}, kNow);
+  ASSERT_THAT(second.status(), IsOk());
+  EXPECT_EQ(Value(Parse(second->form), "client_assertion"), kSecond);
+
+  // A private key where the assertion belongs: refused, not sent, not quoted.
+  std::ofstream(path, std::ios::trunc) << "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n";
+  absl::Status key = BuildTokenRequest(spec, {}, kNow).status();
+  EXPECT_THAT(key, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("does not hold a JWT")));
+  EXPECT_THAT(std::string(key.message()), ::testing::Not(HasSubstr("MIGH")));
+  std::ofstream(path, std::ios::trunc) << "\n";
+  EXPECT_THAT(BuildTokenRequest(spec, {}, kNow).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("is empty")));
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  EXPECT_THAT(BuildTokenRequest(spec, {}, kNow).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("cannot read the client_assertion file")));
+}
+
+TEST(TokenRequest, CompactJwsShape) {
+  EXPECT_TRUE(internal::LooksLikeCompactJws("eyJh.eyJz.c2ln"));
+  EXPECT_TRUE(internal::LooksLikeCompactJws("a-_.b.")); // no signature: still the shape
+  EXPECT_FALSE(internal::LooksLikeCompactJws("a.b"));
+  EXPECT_FALSE(internal::LooksLikeCompactJws("a.b.c.d"));
+  EXPECT_FALSE(internal::LooksLikeCompactJws(".b.c"));
+  EXPECT_FALSE(internal::LooksLikeCompactJws("a..c"));
+  EXPECT_FALSE(internal::LooksLikeCompactJws("a.b=.c"));  // padding is not base64url
+  EXPECT_FALSE(internal::LooksLikeCompactJws("a.b c.d"));
+  EXPECT_FALSE(internal::LooksLikeCompactJws("-----BEGIN PRIVATE KEY-----"));
+  EXPECT_FALSE(internal::LooksLikeCompactJws(""));
+}
+
 TEST(TokenRequest, SecretsAreListedRawAndPercentEncoded) {
   TokenRequestSpec spec;
   spec.grant_type = "refresh_token";

@@ -72,6 +72,23 @@ std::string ShowPath(absl::string_view path) {
   return std::string(path);
 }
 
+bool LooksLikeCompactJws(absl::string_view value) {
+  int dots = 0;
+  size_t segment = 0;  // length of the current segment
+  for (char c : value) {
+    if (c == '.') {
+      if (segment == 0 && dots < 2) return false;  // header and payload not empty
+      ++dots;
+      segment = 0;
+      continue;
+    }
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!absl::ascii_isalnum(u) && c != '-' && c != '_') return false;
+    ++segment;
+  }
+  return dots == 2;
+}
+
 bool IsAbsoluteUri(absl::string_view uri) {
   const size_t colon = uri.find(':');
   if (colon == absl::string_view::npos || colon == 0 || colon + 1 == uri.size()) return false;
@@ -138,6 +155,25 @@ absl::StatusOr<TokenRequestBody> BuildTokenRequest(
     AppendParameter(&body.form, "client_assertion_type", kClientAssertionType);
     AppendParameter(&body.form, "client_assertion", *jwt);
     body.secrets.push_back(*std::move(jwt));
+  }
+  if (!spec.client_assertion_file.empty()) {
+    const std::string& path = spec.client_assertion_file;
+    std::optional<std::string> content = ReadSmallFile(path);
+    if (!content) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot read the client_assertion file ", ShowPath(path),
+          " (missing, unreadable or over ", kMaxFileBytes / 1024, " KiB)"));
+    }
+    const std::string value(absl::StripAsciiWhitespace(*content));
+    if (!LooksLikeCompactJws(value)) {
+      // Not quoted: it may be a key that was meant for another option.
+      return absl::UnavailableError(absl::StrCat(
+          "the client_assertion file ", ShowPath(path),
+          value.empty() ? " is empty" : " does not hold a JWT (a JWS in compact form)"));
+    }
+    AppendParameter(&body.form, "client_assertion_type", kClientAssertionType);
+    AppendParameter(&body.form, "client_assertion", value);
+    AddSecret(&body.secrets, value);
   }
   return body;
 }

@@ -42,16 +42,20 @@ struct AssertionSpec {
 // how to make what does.
 struct TokenRequestSpec {
   std::string grant_type;
-  // Sent as they are, in this order (scope, audience, resource..., client_id,
-  // client_secret, subject_token_type, ...).
+  // Sent as they are, in this order (scope, audience, resource...,
+  // subject_token_type, ..., client_id, client_secret, extra parameters).
   std::vector<std::pair<std::string, std::string>> parameters;
   // Sends `refresh_token` from the GrantRequest (the refresh-token grant).
   bool send_refresh_token = false;
   // `assertion`: the JWT-bearer grant's (RFC 7523 section 2.1).
   std::optional<AssertionSpec> grant_assertion;
   // `client_assertion` and `client_assertion_type`: private_key_jwt
-  // (RFC 7523 section 2.2).
+  // (RFC 7523 section 2.2), signed here for every request...
   std::optional<AssertionSpec> client_assertion;
+  // ...or issued elsewhere and read from this file at every request (a
+  // projected service-account token, Entra ID workload identity). Its
+  // content must be a JWS in compact form.
+  std::string client_assertion_file;
   // Parameters whose value is a file's content, read at every request, with
   // surrounding whitespace removed: {"subject_token", path} (a projected
   // service-account token that kubelet rotates on disk).
@@ -67,10 +71,11 @@ struct TokenRequestBody {
   std::vector<std::string> secrets;
 };
 
-// Builds one request. Errors: UNAVAILABLE when a file parameter cannot be
-// read or is empty (transient: a rotated file may be back at the next
-// attempt), INTERNAL when signing fails. Messages name the file, never its
-// content. `new_jti` is NewJwtId except in tests.
+// Builds one request. Errors: UNAVAILABLE when a file parameter or the
+// client assertion file cannot be read or is empty, or the client
+// assertion file holds no JWS (transient: a rotated file may be back at the
+// next attempt), INTERNAL when signing fails. Messages name the file, never
+// its content. `new_jti` is NewJwtId except in tests.
 absl::StatusOr<TokenRequestBody> BuildTokenRequest(
     const TokenRequestSpec& spec, const GrantRequest& request, absl::Time now,
     const std::function<std::string()>& new_jti = NewJwtId);
@@ -86,6 +91,12 @@ std::optional<std::string> ReadSmallFile(const std::string& path);
 // like a path, and not at all when it looks like what the file should hold
 // (PEM text or a token pasted into a *_file option by mistake).
 std::string ShowPath(absl::string_view path);
+
+// Whether `value` has the shape of a JWS in compact serialization: three
+// base64url segments joined by dots, the first two not empty. Not a
+// verification: it keeps a PEM key or other text given by mistake from
+// being sent as an assertion.
+bool LooksLikeCompactJws(absl::string_view value);
 
 // Whether `uri` starts with an RFC 3986 scheme ("https:", "urn:", ...).
 bool IsAbsoluteUri(absl::string_view uri);

@@ -89,7 +89,8 @@ const MAX_GRANT_ASSERTION_LIFETIME = 600;   // s, jwt-bearer grant assertions
 const MAX_CLIENT_ASSERTION_LIFETIME = 300;  // s, private_key_jwt assertions
 
 // How the token handler tells model.getClient that a client registered for
-// private_key_jwt or tls_client_auth has passed its check: handleToken
+// private_key_jwt, tls_client_auth or a federated credential has passed its
+// check: handleToken
 // verifies the assertion or the certificate itself, then hands oauth.token()
 // this per-process random value as the client's `client_secret`. getClient
 // accepts such a client with this value and nothing else, and it is never
@@ -124,7 +125,7 @@ const stats = {
   reused_refresh_tokens: 0,  // a rotated-out refresh token presented again
   scripted: 0,
   introspections: 0,
-  last_client_auth: '',      // "basic", "body", "none", "private_key_jwt" or "tls_client_auth"
+  last_client_auth: '',      // "basic", "body", "none", "private_key_jwt", "tls_client_auth" or "federated"
   last_scope: '',
   last_content_type: '',
   grants_ok: {},             // grant_type -> count, every grant
@@ -137,7 +138,8 @@ const stats = {
   last_assertion: null,         // {alg, kid, iss, sub, aud, lifetime_s, jti, claims}
   last_client_assertion: null,  // {alg, kid, lifetime_s, jti, aud, x5t_s256, x5t}
   last_federated_assertion: null,  // {jti, sub, aud} of a verified federated one
-  jti_replays: 0,            // replayed jti, grant and client assertions alike
+  jti_replays: 0,
+  repeated_parameters: 0,    // requests refused for a parameter sent twice            // replayed jti, grant and client assertions alike
   client_assertions_ok: 0,
   client_assertions_rejected: 0,
   last_client_cert_cn: '',   // subject CN of the last certificate checked for tls_client_auth
@@ -503,6 +505,14 @@ async function handleToken(req, res, raw) {
     return;
   }
   const params = new URLSearchParams(raw);
+  // RFC 6749 section 3.2: no parameter more than once (RFC 8707's resource
+  // may repeat).
+  const names = [...params.keys()].filter((n) => n !== 'resource');
+  const repeated = names.find((n, i) => names.indexOf(n) !== i);
+  if (repeated !== undefined) {
+    stats.repeated_parameters++;
+    return send(res, 400, { error: 'invalid_request', error_description: `parameter ${repeated} repeated` });
+  }
   let body = Object.fromEntries(params);
   const grantType = body.grant_type || '';
   stats.last_client_auth = req.headers.authorization && req.headers.authorization.startsWith('Basic ')
