@@ -28,6 +28,24 @@ void AppendParameter(std::string* form, absl::string_view name, absl::string_vie
   absl::StrAppend(form, FormEncode(name), "=", FormEncode(value));
 }
 
+// The content of a file parameter, read now, surrounding whitespace
+// removed: UNAVAILABLE, naming the file and never its content, when it cannot
+// be read or is empty.
+absl::StatusOr<std::string> ReadFileParameter(absl::string_view name, const std::string& path) {
+  std::optional<std::string> content = ReadSmallFile(path);
+  if (!content) {
+    return absl::UnavailableError(absl::StrCat("cannot read the ", name, " file ", ShowPath(path),
+                                               " (missing, unreadable or over ",
+                                               kMaxFileBytes / 1024, " KiB)"));
+  }
+  std::string value(absl::StripAsciiWhitespace(*content));
+  if (value.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("the ", name, " file ", ShowPath(path), " is empty"));
+  }
+  return value;
+}
+
 absl::StatusOr<std::string> SignAssertion(const AssertionSpec& spec, absl::Time now,
                                           const std::function<std::string()>& new_jti) {
   const int64_t iat = absl::ToUnixSeconds(now);
@@ -126,19 +144,10 @@ absl::StatusOr<TokenRequestBody> BuildTokenRequest(
     AddSecret(&body.secrets, request.refresh_token);
   }
   for (const auto& [name, path] : spec.file_parameters) {
-    std::optional<std::string> content = ReadSmallFile(path);
-    if (!content) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot read the ", name, " file ", ShowPath(path),
-          " (missing, unreadable or over ", kMaxFileBytes / 1024, " KiB)"));
-    }
-    const std::string value(absl::StripAsciiWhitespace(*content));
-    if (value.empty()) {
-      return absl::UnavailableError(
-          absl::StrCat("the ", name, " file ", ShowPath(path), " is empty"));
-    }
-    AppendParameter(&body.form, name, value);
-    AddSecret(&body.secrets, value);
+    absl::StatusOr<std::string> value = ReadFileParameter(name, path);
+    if (!value.ok()) return value.status();
+    AppendParameter(&body.form, name, *value);
+    AddSecret(&body.secrets, *value);
   }
   if (spec.grant_assertion) {
     absl::StatusOr<std::string> jwt = SignAssertion(*spec.grant_assertion, now, new_jti);
@@ -157,23 +166,18 @@ absl::StatusOr<TokenRequestBody> BuildTokenRequest(
     body.secrets.push_back(*std::move(jwt));
   }
   if (!spec.client_assertion_file.empty()) {
-    const std::string& path = spec.client_assertion_file;
-    std::optional<std::string> content = ReadSmallFile(path);
-    if (!content) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot read the client_assertion file ", ShowPath(path),
-          " (missing, unreadable or over ", kMaxFileBytes / 1024, " KiB)"));
-    }
-    const std::string value(absl::StripAsciiWhitespace(*content));
-    if (!LooksLikeCompactJws(value)) {
+    absl::StatusOr<std::string> value =
+        ReadFileParameter("client_assertion", spec.client_assertion_file);
+    if (!value.ok()) return value.status();
+    if (!LooksLikeCompactJws(*value)) {
       // Not quoted: it may be a key that was meant for another option.
-      return absl::UnavailableError(absl::StrCat(
-          "the client_assertion file ", ShowPath(path),
-          value.empty() ? " is empty" : " does not hold a JWT (a JWS in compact form)"));
+      return absl::UnavailableError(absl::StrCat("the client_assertion file ",
+                                                 ShowPath(spec.client_assertion_file),
+                                                 " does not hold a JWT (a JWS in compact form)"));
     }
     AppendParameter(&body.form, "client_assertion_type", kClientAssertionType);
-    AppendParameter(&body.form, "client_assertion", value);
-    AddSecret(&body.secrets, value);
+    AppendParameter(&body.form, "client_assertion", *value);
+    AddSecret(&body.secrets, *value);
   }
   return body;
 }
