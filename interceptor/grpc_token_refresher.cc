@@ -5,8 +5,9 @@
 #include <utility>
 
 #include "grpcpp/client_context.h"
-#include "interceptor/internal/interceptor_config.h"
 #include "interceptor/internal/status_conversion.h"
+#include "interceptor/internal/system_clock.h"
+#include "interceptor/internal/token_response.h"
 #include "protos/token_service.grpc.pb.h"
 
 namespace authrefresh {
@@ -43,8 +44,8 @@ class GrpcTokenRefresher final : public TokenRefresher {
   void Refresh(const GrantRequest& request, Done done) override {
     auto grant = std::make_shared<Grant>();
     grant->context = std::make_shared<grpc::ClientContext>();
-    grant->context->set_deadline(
-        absl::ToChronoTime(absl::Now() + options_.timeout));
+    grant->sent_at = internal::RequestedAt(request);
+    grant->context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
     grant->request.set_refresh_token(request.refresh_token);
     grant->request.set_client_id(options_.client_id);
     grant->request.set_scope(options_.scope);
@@ -56,7 +57,7 @@ class GrpcTokenRefresher final : public TokenRefresher {
         grant->context.get(), &grant->request, &grant->response,
         [grant, done = std::move(done)](grpc::Status status) {
           if (status.ok()) {
-            done(std::move(grant->response));
+            done(internal::TokenFromResponse(grant->response, grant->sent_at));
           } else {
             done(internal::ToAbslStatus(status));
           }
@@ -77,6 +78,7 @@ class GrpcTokenRefresher final : public TokenRefresher {
     std::mutex mu;
     std::shared_ptr<grpc::ClientContext> context;  // guarded by mu
     std::shared_ptr<v1::TokenService::Stub> keep_alive;  // guarded by mu
+    absl::Time sent_at;
     v1::RefreshRequest request;
     v1::TokenResponse response;
   };

@@ -7,6 +7,7 @@
 #include "interceptor/internal/call_policy.h"
 #include "interceptor/internal/interceptor_config.h"
 #include "interceptor/internal/replay_policy.h"
+#include "interceptor/internal/token_manager_access.h"
 
 namespace authrefresh {
 namespace internal {
@@ -20,7 +21,7 @@ class AuthRefreshInterceptorFactory final
                                 grpc_compression_algorithm default_compression,
                                 absl::Status misconfigured)
       : manager_(std::move(manager)),
-        config_(manager_->coordinator(), options.excluded_methods,
+        config_(internal::TokenManagerAccess::Coordinator(*manager_), options.excluded_methods,
                 options.allow_insecure_transport, options.is_rejection,
                 default_compression, std::move(misconfigured)) {}
 

@@ -6,8 +6,9 @@
 //
 // What it stores, every key starting with `key_prefix`:
 //   <prefix>record  a hash: generation, access_token, refresh_token,
-//                   expires_at (unix milliseconds; 0 = never), scope, and
-//                   encryption ("aes-256-gcm") when the tokens are encrypted;
+//                   expires_at (unix milliseconds; 0 = never), issued_at
+//                   (unix milliseconds; 0 = unknown), scope, and encryption
+//                   ("aes-256-gcm") when the tokens are encrypted;
 //   <prefix>lease   a string: the lease holder's owner id, with a PX expiry;
 //   <prefix>events  a Pub/Sub channel: CompareAndSwap publishes the new
 //                   generation and ReleaseLease "released" on it.
@@ -18,7 +19,8 @@
 // subscribed once and kept, and re-reads the record's generation and the
 // lease's remaining time after every announcement; it also wakes when the
 // lease's PTTL runs out (an expiry is not announced). So a change made before
-// the subscription is never missed, and nothing polls.
+// the subscription is never missed, and nothing polls. The wait's end (its
+// timeout, the lease's PTTL) is kept on RedisBackendOptions::clock.
 //
 // Errors: Redis unreachable, a timeout or a lost connection is UNAVAILABLE
 // (the message names the host:port or socket); the connection is dropped and
@@ -39,6 +41,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "interceptor/clock.h"
 #include "interceptor/shared_token.h"
 
 namespace authrefresh {
@@ -64,6 +67,9 @@ struct RedisBackendOptions {
   // Bounds connecting (and AUTH), and each command's send and receive.
   absl::Duration connect_timeout = absl::Seconds(1);
   absl::Duration command_timeout = absl::Seconds(1);
+  // The time WaitForChange waits on; null means SystemClock(). The two
+  // timeouts above are socket timeouts, always in real time.
+  std::shared_ptr<Clock> clock;
 };
 
 // Checks `options` (INVALID_ARGUMENT naming the option: empty key_prefix,

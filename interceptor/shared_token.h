@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "interceptor/clock.h"
 #include "interceptor/token.h"
 #include "interceptor/token_refresher.h"
 
@@ -47,7 +48,9 @@ namespace authrefresh {
 struct SharedRecord {
   // Increases by one with every write; 0 means there is no record yet.
   uint64_t generation = 0;
-  // access_token, refresh_token, expires_at (absolute), scope.
+  // access_token, refresh_token, expires_at and issued_at (absolute: a
+  // replica that adopts the record refreshes when the granting one would),
+  // scope.
   Token token;
 };
 
@@ -121,6 +124,11 @@ struct SharedTokenRefresherOptions {
   // One line per protocol step (adopted, lease taken, waiting, written, ...),
   // with tokens shown only as TokenFingerprint(). Unset: nothing formatted.
   std::function<void(absl::string_view)> debug_log;
+  // The time of every wait and deadline above (lease_ttl's and max_wait's
+  // ends, the pauses between write attempts); null means SystemClock(). A
+  // test gives the same fake clock to its TokenManager, this refresher and
+  // the backend. The lease's own expiry is the backend's (Redis's clock).
+  std::shared_ptr<Clock> clock;
 };
 
 // Wraps `inner` (the grant itself: MakeHttpTokenRefresher,
@@ -150,8 +158,10 @@ absl::StatusOr<std::unique_ptr<TokenRefresher>> MakeSharedTokenRefresher(
 // exclude each other too. WaitForChange polls with a bounded backoff (1 ms
 // doubling to 50 ms), probing the lock with a separate open file, which can
 // delay another process's attempt by one poll. The record and the directory
-// are fsynced on every write.
-std::shared_ptr<SharedTokenBackend> MakeFileLockBackend(std::string path);
+// are fsynced on every write; the file has TokenStore's file format. Polls
+// and lock waits run on `clock` (null: SystemClock()).
+std::shared_ptr<SharedTokenBackend> MakeFileLockBackend(std::string path,
+                                                        std::shared_ptr<Clock> clock = nullptr);
 
 }  // namespace authrefresh
 

@@ -26,6 +26,12 @@ struct Token {
   absl::Time expires_at = absl::InfiniteFuture();
   // The scope granted, as the token service reported it (informational).
   std::string scope;
+  // When the token service issued the access token, as well as the client
+  // knows it: when the request that obtained it was sent (expires_in counts
+  // from there). The proactive-refresh margin is a fraction of the lifetime
+  // from here to expires_at. InfinitePast: unknown; a TokenManager then
+  // counts the lifetime from when it received the token.
+  absl::Time issued_at = absl::InfinitePast();
 };
 
 // Returns a short, stable, non-reversible identifier for `secret`

@@ -18,7 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "protos/token_service.pb.h"
+#include "interceptor/token.h"
 
 namespace authrefresh {
 
@@ -31,29 +31,41 @@ struct GrantRequest {
   // none yet). A refresher that shares tokens between processes
   // (shared_token.h) adopts any other valid token instead of a grant.
   std::string access_token;
+  // When the grant starts, on the TokenManager's clock (TokenManagerOptions::
+  // clock): the token's expires_in counts from here, and it is the token's
+  // issued_at. A refresher that starts its own request later (after waiting
+  // for another replica, say) moves it forward. InfinitePast: absl::Now().
+  absl::Time requested_at = absl::InfinitePast();
 };
 
 // Obtains new tokens. A TokenManager owns its refresher and calls `Refresh`
 // at most once at a time.
 class TokenRefresher {
  public:
-  using Done = std::function<void(absl::StatusOr<v1::TokenResponse>)>;
+  // The granted token, or why there is none. The token is what the token
+  // service answered, parsed once by the refresher:
+  //  * access_token: required;
+  //  * refresh_token: empty when the answer had none; the TokenManager then
+  //    keeps the one it presented (a rotated one replaces it);
+  //  * scope: empty when the answer had none; the manager keeps its own;
+  //  * expires_at: absolute (issued_at + expires_in), InfiniteFuture when
+  //    the answer gave no expiry;
+  //  * issued_at: GrantRequest::requested_at (expires_in counts from there).
+  // The manager checks the token before it uses it: an access token that
+  // cannot be sent as a header value is a malformed answer, transient.
+  using Done = std::function<void(absl::StatusOr<Token>)>;
 
   // Destroying a refresher with a grant in flight must cancel the grant
-  // without blocking; `done` may still be called later and must be harmless.
+  // without blocking (a refresher that must finish a grant first, such as
+  // the shared one, says so); `done` may still be called later and must be
+  // harmless.
   virtual ~TokenRefresher() = default;
 
   // Starts one grant and returns without blocking. Calls `done` exactly
-  // once, on any thread (possibly before returning), with the token
-  // service's response, or with its error status. The response is validated
-  // by the TokenManager, not here. Errors are classified by code:
-  // UNAUTHENTICATED (OAuth invalid_grant) ends the session
-  // (TerminalReason::kSessionExpired) when the grant presented a refresh
-  // token, and means the client was rejected otherwise; PERMISSION_DENIED
-  // (invalid_client, unauthorized_client, a 401), INVALID_ARGUMENT
-  // (invalid_request, invalid_scope) and FAILED_PRECONDITION
-  // (unsupported_grant_type) mean the token service rejected this client
-  // (kClientRejected); all others are retried.
+  // once, on any thread (possibly before returning), with the new token or
+  // an error status. What an error's code means (session expired, client
+  // rejected, or transient and retried) is the failure-policy table in
+  // token_manager.h.
   virtual void Refresh(const GrantRequest& request, Done done) = 0;
 
   // Whether a grant needs a refresh token. True for the refresh-token grant:

@@ -130,7 +130,7 @@ void ExpectStreamRefused(test::Echo::Stub& stub) {
   auto reader = stub.Listen(&ctx, request);
   test::EchoReply reply;
   EXPECT_FALSE(reader->Read(&reply));
-  EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kFailedPrecondition,
+  EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kUnauthenticated,
                                          HasSubstr("transport security")));
 }
 
@@ -138,7 +138,7 @@ TEST(Transport, InsecureChannelIsRefusedByDefault) {
   HarnessOptions options;
   options.interceptor.allow_insecure_transport = false;
   Harness h(options);
-  EXPECT_THAT(h.Say("x"), StatusIs(absl::StatusCode::kFailedPrecondition,
+  EXPECT_THAT(h.Say("x"), StatusIs(absl::StatusCode::kUnauthenticated,
                                    HasSubstr("transport security")));
   ExpectStreamRefused(h.stub());
   EXPECT_EQ(h.echo().hits(), 0);
@@ -162,7 +162,7 @@ TEST(Transport, HandBuiltInsecureChannelRefusesWithoutSendingAnything) {
     grpc::ClientContext ctx;
     test::EchoReply reply;
     EXPECT_THAT(stub->Say(&ctx, test::EchoRequest(), &reply),
-                StatusIs(absl::StatusCode::kFailedPrecondition,
+                StatusIs(absl::StatusCode::kUnauthenticated,
                          HasSubstr("transport security")));
   }
   ExpectStreamRefused(*stub);

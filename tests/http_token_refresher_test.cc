@@ -34,11 +34,10 @@ using testing::IntrospectingEcho;
 using testing::OAuthServer;
 using testing::StatusIs;
 
-absl::StatusOr<v1::TokenResponse> RefreshOnce(TokenRefresher& refresher,
-                                              const std::string& refresh_token) {
+absl::StatusOr<Token> RefreshOnce(TokenRefresher& refresher, const std::string& refresh_token) {
   absl::Notification done;
-  absl::StatusOr<v1::TokenResponse> result;
-  refresher.Refresh(GrantRequest{refresh_token}, [&](absl::StatusOr<v1::TokenResponse> r) {
+  absl::StatusOr<Token> result;
+  refresher.Refresh(GrantRequest{refresh_token}, [&](absl::StatusOr<Token> r) {
     result = std::move(r);
     done.Notify();
   });
@@ -229,19 +228,23 @@ TEST_F(HttpRefresherTest, EachClientAuthenticationMethodWorks) {
     const OAuthServer::Session session = oauth_->Seed(c.client, "read");
     HttpTokenRefresherOptions o = Options(c.auth);
     o.scope = "read";
+    const absl::Time before = absl::Now();
     auto r = RefreshOnce(*Refresher(o), session.refresh_token);
     ASSERT_THAT(r, IsOk());
-    EXPECT_EQ(r->token_type(), "Bearer");
-    EXPECT_THAT(r->expires_in(), AllOf(::testing::Ge(3590), ::testing::Le(3600)));
-    EXPECT_FALSE(r->access_token().empty());
-    EXPECT_NE(r->refresh_token(), session.refresh_token);
+    // expires_in (3599 or 3600 s) counts from when the request was sent.
+    EXPECT_GE(r->issued_at, before);
+    EXPECT_LE(r->issued_at, absl::Now());
+    EXPECT_THAT(r->expires_at - r->issued_at,
+                AllOf(::testing::Ge(absl::Seconds(3590)), ::testing::Le(absl::Seconds(3600))));
+    EXPECT_FALSE(r->access_token.empty());
+    EXPECT_NE(r->refresh_token, session.refresh_token);
     EXPECT_EQ(oauth_->StatString("last_client_auth"), c.seen);
     EXPECT_EQ(oauth_->StatString("last_scope"), "read");
   }
 }
 
 // End to end, a wrong client secret is not an expired session: the calls
-// fail with FAILED_PRECONDITION saying the client was rejected,
+// fail with UNAUTHENTICATED saying the client was rejected,
 // on_client_rejected runs once and on_session_expired not at all, and no
 // further grant is tried until SetToken.
 TEST_F(HttpRefresherTest, WrongClientSecretIsAClientRejectionNotAnExpiredSession) {
@@ -256,7 +259,7 @@ TEST_F(HttpRefresherTest, WrongClientSecretIsAClientRejectionNotAnExpiredSession
   oauth_->ExpireAccessTokens();
   const int grants_before = oauth_->Stat("token_requests");
   for (int i = 0; i < 3; ++i) {
-    EXPECT_THAT(Say(), StatusIs(absl::StatusCode::kFailedPrecondition,
+    EXPECT_THAT(Say(), StatusIs(absl::StatusCode::kUnauthenticated,
                                 ::testing::AllOf(HasSubstr("rejected this client"),
                                                  HasSubstr("invalid_client"))));
   }
@@ -339,7 +342,7 @@ TEST_F(HttpRefresherTest, DestroyingTheRefresherAbortsTheGrantWithoutWaiting) {
   oauth_->Script(200, "", &late, /*delay_ms=*/10000);
   absl::Notification done;
   absl::Status status;
-  refresher->Refresh(GrantRequest{"rt-x"}, [&](absl::StatusOr<v1::TokenResponse> r) {
+  refresher->Refresh(GrantRequest{"rt-x"}, [&](absl::StatusOr<Token> r) {
     status = r.status();
     done.Notify();
   });
@@ -360,7 +363,7 @@ TEST_F(HttpRefresherTest, DestroyingTheRefresherBeforeItsWorkerStartsStillAnswer
     auto refresher = Refresher(Options());
     int calls = 0;
     absl::Status status;
-    refresher->Refresh(GrantRequest{"rt-x"}, [&](absl::StatusOr<v1::TokenResponse> r) {
+    refresher->Refresh(GrantRequest{"rt-x"}, [&](absl::StatusOr<Token> r) {
       ++calls;
       status = r.status();
     });

@@ -23,14 +23,14 @@ using testing::StatusIs;
 constexpr char kRefresh[] = "rt-presented-SECRET";
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
-absl::StatusOr<v1::TokenResponse> Interpret(long status, std::string body,
+absl::StatusOr<Token> Interpret(long status, std::string body,
                                             std::optional<std::string> retry_after = {}) {
   HttpAnswer a;
   a.status = status;
   a.content_type = "application/json";
   a.body = std::move(body);
   a.retry_after = std::move(retry_after);
-  return InterpretTokenEndpointAnswer(a, {kRefresh}, kNow);
+  return InterpretTokenEndpointAnswer(a, {kRefresh}, /*sent_at=*/kNow - absl::Seconds(2), kNow);
 }
 
 TEST(OAuthHttp, SuccessfulResponseFillsEveryField) {
@@ -38,18 +38,19 @@ TEST(OAuthHttp, SuccessfulResponseFillsEveryField) {
       "expires_in":300,"refresh_token":"rt-2","scope":"read write",
       "id_token":"ignored","not-before-policy":0})");
   ASSERT_THAT(r, IsOk());
-  EXPECT_EQ(r->access_token(), "at-1");
-  EXPECT_EQ(r->token_type(), "Bearer");
-  EXPECT_EQ(r->expires_in(), 300);
-  EXPECT_EQ(r->refresh_token(), "rt-2");
-  EXPECT_EQ(r->scope(), "read write");
+  EXPECT_EQ(r->access_token, "at-1");
+  // expires_in counts from when the request was sent.
+  EXPECT_EQ(r->issued_at, kNow - absl::Seconds(2));
+  EXPECT_EQ(r->expires_at, kNow - absl::Seconds(2) + absl::Seconds(300));
+  EXPECT_EQ(r->refresh_token, "rt-2");
+  EXPECT_EQ(r->scope, "read write");
 }
 
 TEST(OAuthHttp, ExpiresInAsAStringIsAccepted) {
   // Some servers (older Azure AD) send numbers as strings.
   auto r = Interpret(200, R"({"access_token":"a","token_type":"bearer","expires_in":"3600"})");
   ASSERT_THAT(r, IsOk());
-  EXPECT_EQ(r->expires_in(), 3600);
+  EXPECT_EQ(r->expires_at, kNow - absl::Seconds(2) + absl::Seconds(3600));
 }
 
 TEST(OAuthHttp, EachRfc6749ErrorMapsToItsCodeAndTerminality) {

@@ -2,6 +2,7 @@
 // completes by hand: no gRPC, no sleeps.
 
 #include "interceptor/internal/refresh_coordinator.h"
+#include "interceptor/internal/token_manager_access.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -68,6 +70,7 @@ class CoordinatorTest : public ::testing::Test {
  protected:
   void Make(Token initial, TokenManagerOptions options = {}) {
     options.clock = clock_;
+    refresher_->clock = clock_;
     options.backoff_jitter = 0;  // exact schedule unless a test asks
     if (!jittered_) options.refresh_jitter = 0;
     if (!options.on_session_expired) {
@@ -80,7 +83,17 @@ class CoordinatorTest : public ::testing::Test {
         std::move(initial), std::make_unique<ManualRefresher>(refresher_),
         std::move(options));
   }
-  RefreshCoordinator& core() { return *manager_->coordinator(); }
+  RefreshCoordinator& core() {
+    return *internal::TokenManagerAccess::Coordinator(*manager_);
+  }
+  // What a call does with `s` now: whether it may send it, and, if so, the
+  // proactive refresh it starts inside the margin.
+  bool Send(const internal::TokenSnapshot& s) {
+    const absl::Time now = clock_->Now();
+    if (!core().Sendable(s, now)) return false;
+    core().RefreshIfDue(s, now);
+    return true;
+  }
   // A wait for a token newer than `rejected` (0: any sendable token).
   RefreshCoordinator::Wait Await(uint64_t rejected, absl::Time deadline,
                                  RefreshCoordinator::WaitCallback done) {
@@ -112,7 +125,7 @@ TEST_F(CoordinatorTest, FastPathReadsCurrentTokenWithoutRefreshing) {
   const auto& s = core().Current();
   EXPECT_EQ(s.authorization, "Bearer at-0");
   EXPECT_EQ(s.generation, 1u);
-  EXPECT_TRUE(core().Sendable(s));
+  EXPECT_TRUE(Send(s));
   EXPECT_EQ(refresher_->calls(), 0);
 }
 
@@ -211,9 +224,9 @@ TEST_F(CoordinatorTest, ExpiresInCountsFromWhenTheRefreshWasSent) {
 
 TEST_F(CoordinatorTest, ExpiredTokenIsNotSendableAndWaitsForARefresh) {
   Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(10), ""});
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   clock_->Advance(absl::Seconds(10));
-  EXPECT_FALSE(core().Sendable(core().Current()));
+  EXPECT_FALSE(Send(core().Current()));
   Results r;
   RefreshCoordinator::Wait w =
       Await(0, absl::InfiniteFuture(), r.Callback());
@@ -221,7 +234,7 @@ TEST_F(CoordinatorTest, ExpiredTokenIsNotSendableAndWaitsForARefresh) {
   EXPECT_EQ(refresher_->calls(), 1);
   refresher_->Complete(Bearer("at-1", "rt-1", 60));
   ASSERT_EQ(r.size(), 1);
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
 }
 
 TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
@@ -239,7 +252,7 @@ TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
                                                   HasSubstr("invalid_grant"))));
   }
   EXPECT_EQ(expired_calls(), 1);
-  EXPECT_FALSE(core().Current().session_expired.ok());
+  EXPECT_FALSE(core().Current().terminal.ok());
 
   // Later calls fail at once, without calling the token service.
   Results later;
@@ -251,7 +264,7 @@ TEST_F(CoordinatorTest, TerminalFailureEndsTheSessionOnceUntilSetToken) {
   EXPECT_EQ(expired_calls(), 1);
 
   manager_->SetToken(Valid("at-new", "rt-new"));
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(core().Current().authorization, "Bearer at-new");
   EXPECT_EQ(manager_->Stats().sessions_expired, 1u);
 }
@@ -297,7 +310,7 @@ TEST_F(CoordinatorTest, TerminalFailuresSayWhetherTheSessionOrTheClientWasReject
       EXPECT_EQ(last.kind, TokenEvent::Kind::kSessionExpired);
       EXPECT_EQ(manager_->Stats().sessions_expired, 1u);
     } else {
-      EXPECT_THAT(failed, StatusIs(absl::StatusCode::kFailedPrecondition,
+      EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnauthenticated,
                                    ::testing::AllOf(HasSubstr("rejected this client"),
                                                     HasSubstr("will not help"))));
       EXPECT_EQ(expired_calls(), expired_before);  // the user is not logged out
@@ -420,12 +433,13 @@ TEST_F(CoordinatorTest, TransientFailuresPastMaxAttemptsFailWaitersThenBackOff) 
   EXPECT_EQ(expired_calls(), 0);
 }
 
-TEST_F(CoordinatorTest, MalformedResponseIsTransientAndNeverPublished) {
+// A refresher of the application's own that returns a token no header can
+// carry: the coordinator checks every refresher's token.
+TEST_F(CoordinatorTest, MalformedTokenIsTransientAndNeverPublished) {
   Make(Valid());
   Results r;
   r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
-  v1::TokenResponse bad = Bearer("at\r\nx-evil: 1", "rt-1");
-  refresher_->Complete(bad);
+  refresher_->CompleteWithToken(Token{"at\r\nx-evil: 1", "rt-1"});
   EXPECT_EQ(core().Current().authorization, "Bearer at-0");
   EXPECT_EQ(r.size(), 0);  // still waiting: a retry is scheduled
   EXPECT_EQ(clock_->PendingTimers(), 1);
@@ -484,7 +498,7 @@ TEST_F(CoordinatorTest, DestroyingTheManagerFailsWaitersAndSilencesCallbacks) {
   for (int i = 0; i < 16; ++i) {
     r.Take(Await(1, absl::InfiniteFuture(), r.Callback()));
   }
-  std::shared_ptr<RefreshCoordinator> core_ref = manager_->coordinator();
+  std::shared_ptr<RefreshCoordinator> core_ref = internal::TokenManagerAccess::Coordinator(*manager_);
   manager_.reset();
   ASSERT_EQ(r.size(), 16);
   for (const auto& result : r.all()) {
@@ -520,7 +534,7 @@ TEST_F(CoordinatorTest, GrantWithoutARefreshTokenStartsFromNothingAndNeverExpire
   TokenManagerOptions options;
   options.on_client_rejected = [rejected](const absl::Status& s) { rejected->push_back(s); };
   Make(Token{}, options);
-  EXPECT_FALSE(core().Sendable(core().Current()));
+  EXPECT_FALSE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 0);  // nothing until a call needs a token
 
   // 1000 first calls: one grant.
@@ -562,7 +576,7 @@ TEST_F(CoordinatorTest, GrantWithoutARefreshTokenStartsFromNothingAndNeverExpire
   refresher_->Complete(absl::UnauthenticatedError("invalid_grant: bad assertion signature"));
   ASSERT_EQ(third.size(), 1);
   EXPECT_THAT(third.all()[0],
-              StatusIs(absl::StatusCode::kFailedPrecondition,
+              StatusIs(absl::StatusCode::kUnauthenticated,
                        ::testing::AllOf(HasSubstr("rejected this client"),
                                         HasSubstr("UNAUTHENTICATED: invalid_grant"))));
   EXPECT_EQ(expired_calls(), 0);
@@ -600,7 +614,7 @@ TEST_F(CoordinatorTest, RefreshTokenReturnedToAServiceGrantIsNeverPresented) {
   again.Take(Await(core().Current().generation, absl::InfiniteFuture(), again.Callback()));
   refresher_->Complete(absl::UnauthenticatedError("invalid_grant: subject token expired"));
   ASSERT_EQ(again.size(), 1);
-  EXPECT_THAT(again.all()[0], StatusIs(absl::StatusCode::kFailedPrecondition,
+  EXPECT_THAT(again.all()[0], StatusIs(absl::StatusCode::kUnauthenticated,
                                        HasSubstr("rejected this client")));
   EXPECT_EQ(expired_calls(), 0);
   absl::MutexLock lock(&refresher_->mu);
@@ -611,7 +625,7 @@ TEST_F(CoordinatorTest, ProactiveRefreshWorksWithoutARefreshToken) {
   refresher_->needs_refresh_token = false;
   Make(Token{"at-0", "", clock_->Now() + absl::Seconds(120), ""});
   clock_->Advance(absl::Seconds(90));  // 30 s before expiry: inside the margin
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 1);
   EXPECT_EQ(manager_->Stats().calls_waited, 0u);
   refresher_->Complete(Bearer("at-1", "", 3600));
@@ -621,7 +635,7 @@ TEST_F(CoordinatorTest, ProactiveRefreshWorksWithoutARefreshToken) {
 
 TEST_F(CoordinatorTest, EmptyAccessTokenRefreshesOnFirstUse) {
   Make(Token{"", "rt-0", absl::InfiniteFuture(), ""});
-  EXPECT_FALSE(core().Sendable(core().Current()));
+  EXPECT_FALSE(Send(core().Current()));
   Results r;
   r.Take(Await(0, absl::InfiniteFuture(), r.Callback()));
   EXPECT_EQ(refresher_->calls(), 1);
@@ -633,7 +647,7 @@ TEST_F(CoordinatorTest, EmptyAccessTokenRefreshesOnFirstUse) {
 TEST_F(CoordinatorTest, UnsendableInitialTokenIsTreatedAsAbsent) {
   Make(Token{"bad\ntoken", "rt-0", absl::InfiniteFuture(), ""});
   EXPECT_EQ(core().Current().authorization, "");
-  EXPECT_FALSE(core().Sendable(core().Current()));
+  EXPECT_FALSE(Send(core().Current()));
 }
 
 TEST_F(CoordinatorTest, SetTokenDuringARefreshDiscardsItsResult) {
@@ -693,7 +707,7 @@ TEST_F(CoordinatorTest, NoteRejectionStartsOneRefreshForTheCurrentTokenOnly) {
 TEST_F(CoordinatorTest, RejectedTokenIsNotSentAgainWhileTheRefreshRuns) {
   Make(Valid());
   core().NoteRejection(1);
-  EXPECT_FALSE(core().Sendable(core().Current()));
+  EXPECT_FALSE(Send(core().Current()));
   Results r;
   RefreshCoordinator::Wait w = Await(0, absl::InfiniteFuture(), r.Callback());
   EXPECT_FALSE(w.ready.has_value());  // waits instead of sending at-0
@@ -701,7 +715,7 @@ TEST_F(CoordinatorTest, RejectedTokenIsNotSentAgainWhileTheRefreshRuns) {
   refresher_->Complete(Bearer("at-1"));
   ASSERT_EQ(r.size(), 1);
   EXPECT_EQ((*r.all()[0])->authorization, "Bearer at-1");
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
 }
 
 TEST_F(CoordinatorTest, ServerRejectingEveryTokenGetsOneRefreshPerInterval) {
@@ -719,7 +733,7 @@ TEST_F(CoordinatorTest, ServerRejectingEveryTokenGetsOneRefreshPerInterval) {
   EXPECT_EQ((**w.ready)->generation, 2u);
   core().NoteRejection(2);
   EXPECT_EQ(refresher_->calls(), 1);
-  EXPECT_TRUE(core().Sendable(core().Current()));  // not marked rejected
+  EXPECT_TRUE(Send(core().Current()));  // not marked rejected
   clock_->Advance(absl::Seconds(1));
   w = Await(2, absl::InfiniteFuture(), r.Callback());
   EXPECT_FALSE(w.declined);
@@ -804,7 +818,7 @@ TEST_F(CoordinatorTest, AmbiguousSuspicionsRefreshAtMostOncePerInterval) {
   ASSERT_TRUE(w.ready.has_value());  // the same token, sent again
   EXPECT_EQ((**w.ready)->generation, 2u);
   EXPECT_EQ(refresher_->calls(), 1);
-  EXPECT_TRUE(core().Sendable(core().Current()));  // not marked rejected
+  EXPECT_TRUE(Send(core().Current()));  // not marked rejected
   clock_->Advance(absl::Seconds(1));
   w = core().Await(suspect, r.Callback());
   EXPECT_FALSE(w.ready.has_value());
@@ -815,68 +829,71 @@ TEST_F(CoordinatorTest, ProactiveRefreshStartsInsideTheMarginWithoutWaiting) {
   // A 2-minute token: the margin is min(60 s, 25% of 120 s) = 30 s.
   Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(120), ""});
   clock_->Advance(absl::Seconds(89));
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 0);
   clock_->Advance(absl::Seconds(1));  // 30 s before expiry
-  EXPECT_TRUE(core().Sendable(core().Current()));  // still sent, no waiting
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));  // still sent, no waiting
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 1);  // one background refresh
   EXPECT_EQ(manager_->Stats().calls_waited, 0u);
   refresher_->Complete(Bearer("at-1", "rt-1", 3600));
   EXPECT_EQ(core().Current().authorization, "Bearer at-1");
   // A 1-hour token: the margin is the full 60 s.
   clock_->Advance(absl::Seconds(3600 - 61));
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 1);
   clock_->Advance(absl::Seconds(1));
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 2);
 }
 
-// Replicas holding the same token start their background refresh at
-// different points of the first half of the margin (refresh_jitter 0.5).
-TEST_F(CoordinatorTest, ProactiveRefreshStartIsJitteredInsideTheMarginAndSeedable) {
+// Different tokens start their background refresh at different points of
+// the first half of the margin (refresh_jitter 0.5), and every manager that
+// holds the same token picks the same point, whatever its seed: replicas that
+// share a credential refresh it when one process would.
+TEST_F(CoordinatorTest, ProactiveRefreshStartIsJitteredPerTokenAndTheSameForEveryHolder) {
   jittered_ = true;
-  auto start_of = [&](uint64_t seed) {
+  auto start_of = [&](const std::string& access_token, uint64_t seed) {
     TokenManagerOptions options;
     options.refresh_jitter = 0.5;
     options.jitter_seed = seed;
     const absl::Time expires = clock_->Now() + absl::Seconds(3600);
-    Make(Token{"at-0", "rt-0", expires, ""}, options);
+    Make(Token{access_token, "rt-0", expires, ""}, options);
     // The 60 s margin starts at expires - 60 s; the refresh starts within
     // its first 30 s.
     return core().Current().refresh_after - (expires - absl::Seconds(60));
   };
   std::vector<absl::Duration> starts;
-  for (uint64_t seed = 1; seed <= 50; ++seed) {
-    const absl::Duration offset = start_of(seed);
+  for (int i = 1; i <= 50; ++i) {
+    const std::string token = absl::StrCat("at-", i);
+    const absl::Duration offset = start_of(token, 1);
     EXPECT_GE(offset, absl::ZeroDuration());
     EXPECT_LE(offset, absl::Seconds(30));
-    EXPECT_EQ(offset, start_of(seed));  // reproducible from the seed
+    EXPECT_EQ(offset, start_of(token, 1000 + i));  // the token decides, not the seed
     starts.push_back(offset);
   }
   std::sort(starts.begin(), starts.end());
   EXPECT_GT(starts.back() - starts.front(), absl::Seconds(20));  // spread out
   starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
-  EXPECT_GT(starts.size(), 45u);  // (nearly) every seed its own point
+  EXPECT_GT(starts.size(), 45u);  // (nearly) every token its own point
 }
 
 TEST_F(CoordinatorTest, ValidTokenKeepsBeingSentWhileAProactiveRefreshBacksOff) {
   Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(600), ""});
   clock_->Advance(absl::Seconds(545));  // inside the 60 s margin
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   for (int attempt = 1; attempt <= 3; ++attempt) {
     refresher_->Complete(absl::UnavailableError("down"));
-    EXPECT_TRUE(core().Sendable(core().Current()));  // never waits
+    EXPECT_TRUE(Send(core().Current()));  // never waits
     if (attempt < 3) clock_->AdvanceTo(clock_->NextTimer());
   }
   EXPECT_EQ(refresher_->calls(), 3);
   EXPECT_EQ(manager_->Stats().calls_waited, 0u);
   // Backing off 2.56 s: calls still go out, no refresh is attempted.
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 3);
   clock_->Advance(absl::Seconds(2.56));
-  EXPECT_TRUE(core().Sendable(core().Current()));
+  EXPECT_TRUE(Send(core().Current()));
   EXPECT_EQ(refresher_->calls(), 4);
   refresher_->Complete(Bearer("at-1", "rt-1", 600));
   EXPECT_EQ(core().Current().authorization, "Bearer at-1");

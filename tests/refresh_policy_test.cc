@@ -2,16 +2,31 @@
 
 #include "interceptor/internal/refresh_policy.h"
 
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "interceptor/token_manager.h"
+#include "interceptor/token.h"
+#include "interceptor/token_event.h"
+#include "interceptor/token_refresher.h"
+#include "tests/testing/status_matchers.h"
 
 namespace authrefresh {
 namespace {
 
 using internal::Backoff;
-using internal::ClassifyRefreshFailure;
-using internal::RefreshFailure;
+using internal::ExamineGrantFailure;
+using internal::GrantFailure;
 using internal::IsTerminalRefreshError;
+using internal::NoRefreshTokenStatus;
+using internal::RefreshJitterFraction;
+using internal::TerminalStatus;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::StatusIs;
 
 TEST(RefreshPolicy, ClassifiesTokenServiceErrors) {
   for (absl::StatusCode c :
@@ -28,18 +43,72 @@ TEST(RefreshPolicy, ClassifiesTokenServiceErrors) {
 }
 
 // A refresh-token grant that the token service answers with invalid_grant
-// is still an expired session; the classification depends on what was
-// presented, not on the code alone.
+// is an expired session; the classification depends on what was presented,
+// not on the code alone.
 TEST(RefreshPolicy, InvalidGrantIsASessionOnlyWhenARefreshTokenWasPresented) {
   const absl::Status invalid_grant = absl::UnauthenticatedError("invalid_grant");
-  RefreshFailure with = ClassifyRefreshFailure(invalid_grant, true, true);
-  RefreshFailure without = ClassifyRefreshFailure(invalid_grant, true, false);
+  GrantFailure with = ExamineGrantFailure(invalid_grant, true, 3, {});
+  GrantFailure without = ExamineGrantFailure(invalid_grant, false, 3, {});
   EXPECT_TRUE(with.terminal);
   EXPECT_EQ(with.reason, TerminalReason::kSessionExpired);
   EXPECT_TRUE(without.terminal);
   EXPECT_EQ(without.reason, TerminalReason::kClientRejected);
-  EXPECT_FALSE(ClassifyRefreshFailure(absl::UnavailableError("x"), true, false).terminal);
-  EXPECT_FALSE(ClassifyRefreshFailure(invalid_grant, false, true).terminal);
+  EXPECT_FALSE(ExamineGrantFailure(absl::UnavailableError("x"), true, 3, {}).terminal);
+  EXPECT_FALSE(ExamineGrantFailure(absl::InternalError("malformed token response: x"), true,
+                                   3, {}).terminal);
+}
+
+// gRPC's status code table: a client library whose credentials cannot be
+// obtained fails the call UNAUTHENTICATED; FAILED_PRECONDITION and its kin
+// are the servers'.
+TEST(RefreshPolicy, TerminalStatusesAreUnauthenticatedAndSayWhichPartRefused) {
+  EXPECT_THAT(TerminalStatus(TerminalReason::kSessionExpired, "UNAUTHENTICATED: invalid_grant"),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       HasSubstr("session expired, log in again")));
+  EXPECT_THAT(TerminalStatus(TerminalReason::kClientRejected, "PERMISSION_DENIED: x"),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       AllOf(HasSubstr("rejected this client (PERMISSION_DENIED: x)"),
+                             HasSubstr("will not help"))));
+  EXPECT_THAT(NoRefreshTokenStatus(), StatusIs(absl::StatusCode::kUnauthenticated,
+                                               HasSubstr("no refresh token")));
+}
+
+TEST(RefreshPolicy, EveryMessageOfAFailureIsMadeOnceWithTheSecretsRedacted) {
+  const absl::Status cause = WithRetryAfter(
+      absl::UnavailableError("token endpoint echoed rt-SECRET and at-SECRET"), absl::Hours(5));
+  GrantFailure f = ExamineGrantFailure(cause, true, 4, {"rt-SECRET", "at-SECRET", ""});
+  const std::string rt = TokenFingerprint("rt-SECRET");
+  const std::string at = TokenFingerprint("at-SECRET");
+  EXPECT_EQ(f.described,
+            "UNAVAILABLE: token endpoint echoed " + rt + " and " + at);
+  EXPECT_EQ(f.event_reason.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.event_reason.message(), "token endpoint echoed " + rt + " and " + at);
+  EXPECT_THAT(f.gave_up_status,
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("failed 4 times in a row; last error: " + f.described)));
+  EXPECT_THAT(f.backing_off_status,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("backing off")));
+  EXPECT_EQ(f.retry_after, absl::Hours(1));  // capped
+  for (const absl::Status& s : {f.gave_up_status, f.backing_off_status, f.event_reason}) {
+    EXPECT_THAT(s.message(), Not(HasSubstr("SECRET")));
+  }
+}
+
+TEST(RefreshPolicy, JitterFractionIsAFunctionOfTheTokenWithinTheBound) {
+  EXPECT_EQ(RefreshJitterFraction("at-1", 0.5), RefreshJitterFraction("at-1", 0.5));
+  EXPECT_NE(RefreshJitterFraction("at-1", 0.5), RefreshJitterFraction("at-2", 0.5));
+  EXPECT_EQ(RefreshJitterFraction("at-1", 0.0), 0.0);
+  double low = 1, high = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const double f = RefreshJitterFraction(absl::StrCat("token-", i), 0.5);
+    EXPECT_GE(f, 0.0);
+    EXPECT_LT(f, 0.5);
+    low = std::min(low, f);
+    high = std::max(high, f);
+  }
+  EXPECT_LT(low, 0.01);
+  EXPECT_GT(high, 0.49);
+  EXPECT_LT(RefreshJitterFraction("at-1", 7.0), 1.0);  // clamped to [0, 1]
 }
 
 TEST(Backoff, WithoutJitterFollowsGrpcCoresSchedule) {

@@ -538,14 +538,14 @@ TEST_F(ServiceGrantsTest, RejectedClientIsTerminalAfterOneGrant) {
     constexpr int kCalls = 50;
     const std::vector<grpc::Status> results = StormWhileTheGrantIsHeld(kCalls);
     for (const grpc::Status& s : results) {
-      EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
       EXPECT_THAT(s.error_message(), HasSubstr("rejected this client"));
       EXPECT_THAT(s.error_message(), HasSubstr(c.cause));
     }
     EXPECT_EQ(oauth_->GrantsFailed(c.grant_type), failed_before + 1);
     EXPECT_EQ(rejected_calls(), rejected_before + 1);
     EXPECT_EQ(expired_calls(), 0);
-    EXPECT_EQ(Say().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(Say().error_code(), grpc::StatusCode::UNAUTHENTICATED);
     EXPECT_EQ(oauth_->GrantsFailed(c.grant_type), failed_before + 1);  // no retry storm
     EXPECT_EQ(manager_->Stats().clients_rejected, 1u);
     EXPECT_EQ(manager_->Stats().refreshes_started, 1u);
@@ -649,7 +649,7 @@ TEST_F(ServiceGrantsTest, NoKeyAssertionSecretOrSubjectTokenIsEverShown) {
     m.on_event = [&](const TokenEvent& e) { show(e.reason.ToString()); };
     Connect(o, Token{}, m);
     const grpc::Status s = Say();
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
     // Each request's own secret reached the server, which quoted it back.
     EXPECT_THAT(s.error_message(), HasSubstr("<redacted>"));
     show(s.error_message());

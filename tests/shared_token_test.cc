@@ -26,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "interceptor/internal/refresh_coordinator.h"
+#include "interceptor/internal/token_manager_access.h"
 #include "interceptor/token_manager.h"
 #include "tests/testing/manual_refresher.h"
 #include "tests/testing/shared_fakes.h"
@@ -80,14 +81,14 @@ struct Replica {
   Outcome NeedNewToken() {
     Outcome o;
     RefreshCoordinator::WaitRequest request;
-    request.rejected_generation = manager->coordinator()->Current().generation;
-    o.Take(manager->coordinator()->Await(request, o.Callback()));
+    request.rejected_generation = internal::TokenManagerAccess::Coordinator(*manager)->Current().generation;
+    o.Take(internal::TokenManagerAccess::Coordinator(*manager)->Await(request, o.Callback()));
     return o;
   }
   // Asks for any sendable token (a first call).
   Outcome FirstCall() {
     Outcome o;
-    o.Take(manager->coordinator()->Await({}, o.Callback()));
+    o.Take(internal::TokenManagerAccess::Coordinator(*manager)->Await({}, o.Callback()));
     return o;
   }
 };
@@ -196,10 +197,9 @@ TEST(SharedToken, TheRecordIsReadAgainAfterTheLeaseIsTaken) {
   auto service = std::make_shared<RotatingTokenService>();
   Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"});
   fake->BeforeNextLease([&] {
-    absl::StatusOr<v1::TokenResponse> other = service->Grant("rt-0", true);
+    absl::StatusOr<Token> other = service->Grant("rt-0", true);
     ASSERT_THAT(other.status(), IsOk());
-    SharedRecord record{1, Token{other->access_token(), other->refresh_token(),
-                                 absl::Now() + absl::Hours(1), ""}};
+    SharedRecord record{1, *other};
     ASSERT_EQ(fake->CompareAndSwap(0, record).value_or(false), true);
   });
   EXPECT_EQ(r.NeedNewToken().Get().value_or("failed"), "at-1");

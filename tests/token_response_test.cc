@@ -14,7 +14,9 @@ namespace {
 
 using internal::CheckTokenSyntax;
 using internal::kMaxTokenBytes;
+using internal::CheckGrantedToken;
 using internal::TokenFromResponse;
+using internal::WithKeptFields;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Bearer;
@@ -22,36 +24,56 @@ using testing::IsOk;
 using testing::StatusIs;
 
 const absl::Time kSent = absl::FromUnixSeconds(1'700'000'000);
-const Token kPrevious{"at-old", "rt-old", absl::InfiniteFuture(), "read"};
 
 TEST(TokenFromResponse, BuildsTheToken) {
   v1::TokenResponse r = Bearer("at-new", "rt-new", 300);
   r.set_scope("read write");
-  absl::StatusOr<Token> t = TokenFromResponse(r, kSent, kPrevious);
+  absl::StatusOr<Token> t = TokenFromResponse(r, kSent);
   ASSERT_THAT(t, IsOk());
   EXPECT_EQ(t->access_token, "at-new");
   EXPECT_EQ(t->refresh_token, "rt-new");
   EXPECT_EQ(t->expires_at, kSent + absl::Seconds(300));
+  EXPECT_EQ(t->issued_at, kSent);
   EXPECT_EQ(t->scope, "read write");
 }
 
-TEST(TokenFromResponse, EmptyRefreshTokenScopeAndExpiryKeepDefaults) {
-  absl::StatusOr<Token> t = TokenFromResponse(Bearer("at-new", "", 0), kSent, kPrevious);
+TEST(TokenFromResponse, WhatTheAnswerLeftOutStaysEmptyAndNoExpiryIsNever) {
+  absl::StatusOr<Token> t = TokenFromResponse(Bearer("at-new", "", 0), kSent);
   ASSERT_THAT(t, IsOk());
-  EXPECT_EQ(t->refresh_token, "rt-old");
-  EXPECT_EQ(t->scope, "read");
+  EXPECT_EQ(t->refresh_token, "");
+  EXPECT_EQ(t->scope, "");
   EXPECT_EQ(t->expires_at, absl::InfiniteFuture());
+}
+
+TEST(WithKeptFields, KeepsTheRefreshTokenAndScopeTheAnswerDidNotCarry) {
+  const Token previous{"at-old", "rt-old", absl::InfiniteFuture(), "read"};
+  Token kept = WithKeptFields(Token{"at-new"}, previous);
+  EXPECT_EQ(kept.access_token, "at-new");
+  EXPECT_EQ(kept.refresh_token, "rt-old");
+  EXPECT_EQ(kept.scope, "read");
+  Token rotated = WithKeptFields(Token{"at-new", "rt-new", absl::InfiniteFuture(), "write"},
+                                 previous);
+  EXPECT_EQ(rotated.refresh_token, "rt-new");
+  EXPECT_EQ(rotated.scope, "write");
+}
+
+TEST(CheckGrantedToken, RefusesWhatNoHeaderCanCarryAsTransient) {
+  EXPECT_THAT(CheckGrantedToken(Token{"at-1", ""}), IsOk());
+  EXPECT_THAT(CheckGrantedToken(Token{"", "rt-1"}),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("access_token is empty")));
+  EXPECT_THAT(CheckGrantedToken(Token{"at-1", "rt\n1"}),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("refresh_token has a byte")));
 }
 
 TEST(TokenFromResponse, TokenTypeIsCaseInsensitive) {
   v1::TokenResponse r = Bearer("at-new");
   r.set_token_type("bEaReR");
-  EXPECT_THAT(TokenFromResponse(r, kSent, kPrevious), IsOk());
+  EXPECT_THAT(TokenFromResponse(r, kSent), IsOk());
 }
 
 TEST(TokenFromResponse, HugeExpiresInSaturates) {
   v1::TokenResponse r = Bearer("at-new", "", INT64_MAX);
-  absl::StatusOr<Token> t = TokenFromResponse(r, kSent, kPrevious);
+  absl::StatusOr<Token> t = TokenFromResponse(r, kSent);
   ASSERT_THAT(t, IsOk());
   EXPECT_EQ(t->expires_at, absl::InfiniteFuture());
 }
@@ -66,8 +88,8 @@ class MalformedResponse : public ::testing::TestWithParam<Malformed> {};
 
 TEST_P(MalformedResponse, IsRejectedWithAClearErrorThatHidesTheToken) {
   const Malformed& m = GetParam();
-  absl::StatusOr<Token> t = TokenFromResponse(m.response, kSent, kPrevious);
-  EXPECT_THAT(t, StatusIs(absl::StatusCode::kInvalidArgument,
+  absl::StatusOr<Token> t = TokenFromResponse(m.response, kSent);
+  EXPECT_THAT(t, StatusIs(absl::StatusCode::kInternal,
                           ::testing::AllOf(HasSubstr("malformed token response"),
                                            HasSubstr(m.problem))));
   if (!m.response.access_token().empty()) {

@@ -4,7 +4,7 @@
 // application brings its own TokenRefresher. It checks what authrefresh
 // promises and exits 0 only if every check holds:
 //  * bearer tokens are refused over a channel without TLS, with
-//    FAILED_PRECONDITION, before anything is sent and without a refresh
+//    UNAUTHENTICATED, before anything is sent and without a refresh
 //    (CreateAuthRefreshChannel, and MakeAuthRefreshChannelSetup for a
 //    channel built by hand);
 //  * with allow_insecure_transport (loopback tests), calls carry the token,
@@ -165,8 +165,8 @@ int main() {
   // 1. No bearer token over a channel without TLS.
   status = Call(authrefresh::CreateAuthRefreshChannel(
       address, grpc::InsecureChannelCredentials(), manager));
-  Check(status.error_code() == grpc::StatusCode::FAILED_PRECONDITION,
-        "CreateAuthRefreshChannel without TLS: FAILED_PRECONDITION", Describe(status));
+  Check(status.error_code() == grpc::StatusCode::UNAUTHENTICATED,
+        "CreateAuthRefreshChannel without TLS: UNAUTHENTICATED", Describe(status));
 
   absl::StatusOr<authrefresh::AuthRefreshChannelSetup> setup =
       authrefresh::MakeAuthRefreshChannelSetup(manager);
@@ -177,8 +177,8 @@ int main() {
     factories.push_back(std::move(setup->interceptor));
     status = Call(grpc::experimental::CreateCustomChannelWithInterceptors(
         address, grpc::InsecureChannelCredentials(), setup->args, std::move(factories)));
-    Check(status.error_code() == grpc::StatusCode::FAILED_PRECONDITION,
-          "a hand-built channel without TLS: FAILED_PRECONDITION", Describe(status));
+    Check(status.error_code() == grpc::StatusCode::UNAUTHENTICATED,
+          "a hand-built channel without TLS: UNAUTHENTICATED", Describe(status));
   }
   Check(service.calls() == 1 && refreshes->load() == 0,
         "nothing was sent and no refresh started",

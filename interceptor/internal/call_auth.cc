@@ -12,6 +12,7 @@
 #include "grpc/support/string_util.h"
 #include "grpcpp/client_context.h"
 #include "interceptor/internal/status_conversion.h"
+#include "interceptor/internal/system_clock.h"
 
 namespace authrefresh {
 namespace internal {
@@ -327,7 +328,7 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
 
   if (mode_ == Mode::kSkip) {
     const TokenSnapshot& s = coordinator.Current();
-    if (s.session_expired.ok() && !s.authorization.empty()) {
+    if (s.terminal.ok() && !s.authorization.empty()) {
       AttachNow(s, creds_md, num_creds_md);
       Carried(attempt, s.generation);
     }
@@ -347,7 +348,9 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   if (request.rejected_generation == 0) {
     // The fast path: no lock unless the token changed.
     const TokenSnapshot& s = coordinator.Current();
-    if (coordinator.Sendable(s)) {
+    const absl::Time now = coordinator.Now();
+    if (coordinator.Sendable(s, now)) {
+      coordinator.RefreshIfDue(s, now);
       AttachNow(s, creds_md, num_creds_md);
       Carried(attempt, s.generation);
       return 1;

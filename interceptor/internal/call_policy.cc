@@ -138,7 +138,7 @@ bool IsInsecureTransportRefusal(const grpc::Status& status) {
 
 grpc::Status InsecureTransportStatus() {
   return grpc::Status(
-      grpc::StatusCode::FAILED_PRECONDITION,
+      grpc::StatusCode::UNAUTHENTICATED,
       "authrefresh: refusing to send a bearer token over a channel without "
       "transport security; use TLS channel credentials, or set "
       "InterceptorOptions::allow_insecure_transport (e.g. for loopback tests)");

@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "grpcpp/channel.h"
-#include "interceptor/clock.h"
 
 namespace authrefresh {
 namespace internal {
@@ -23,10 +22,6 @@ bool InterceptorConfig::RetriesOtherCodes(grpc::ChannelInterface* channel_interf
     scopes = scopes_;
   }
   return scopes->Contains(method);
-}
-
-void RunSoon(std::function<void()> fn) {
-  SystemClock()->Schedule(absl::InfinitePast(), std::move(fn));
 }
 
 }  // namespace internal

@@ -85,11 +85,6 @@ class InterceptorConfig {
   mutable std::shared_ptr<const RetryScopes> scopes_ ABSL_GUARDED_BY(mu_);
 };
 
-// Runs `fn` soon on one of gRPC's threads (grpc::Alarm). For work that must
-// not run where it was decided, e.g. inside a PRE_SEND_CANCEL hook, which
-// runs under the ClientContext's lock.
-void RunSoon(std::function<void()> fn);
-
 // A ClientContext deadline as absl::Time (InfiniteFuture when unset).
 inline absl::Time DeadlineOf(std::chrono::system_clock::time_point deadline) {
   if (deadline == std::chrono::system_clock::time_point::max()) {

@@ -10,7 +10,9 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "interceptor/internal/token_response.h"
 #include "interceptor/token_refresher.h"
+#include "protos/token_service.pb.h"
 
 namespace authrefresh {
 namespace internal {
@@ -125,8 +127,9 @@ std::optional<absl::Duration> ParseRetryAfter(absl::string_view value,
   return std::clamp(delay, absl::ZeroDuration(), kMaxRetryAfter);
 }
 
-absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
-    const HttpAnswer& answer, const std::vector<std::string>& secrets, absl::Time now) {
+absl::StatusOr<Token> InterpretTokenEndpointAnswer(const HttpAnswer& answer,
+                                                   const std::vector<std::string>& secrets,
+                                                   absl::Time sent_at, absl::Time now) {
   if (answer.body.size() > kMaxTokenEndpointResponseBytes) {
     return absl::InternalError(absl::StrCat(
         "token endpoint response is larger than ",
@@ -161,7 +164,7 @@ absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
           "5.1 (",
           Describe(answer), ")"));
     }
-    return response;
+    return TokenFromResponse(response, sent_at);
   }
   if (answer.status == 429) {
     return Attach(absl::ResourceExhaustedError(absl::StrCat(

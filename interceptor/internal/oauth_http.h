@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "protos/token_service.pb.h"
+#include "interceptor/token.h"
 
 namespace authrefresh {
 namespace internal {
@@ -36,27 +36,30 @@ struct HttpAnswer {
   std::optional<std::string> retry_after;  // the Retry-After header
 };
 
-// What the answer means (RFC 6749 sections 5.1 and 5.2):
-//  - 200 with a JSON object: its fields as a TokenResponse (unknown fields
-//    ignored; the TokenManager validates the token itself);
-//  - an OAuth error object ({"error": ...}): invalid_grant -> UNAUTHENTICATED;
-//    invalid_client, unauthorized_client -> PERMISSION_DENIED;
-//    invalid_request, invalid_scope -> INVALID_ARGUMENT;
-//    unsupported_grant_type -> FAILED_PRECONDITION (all of these end the
-//    session); temporarily_unavailable, server_error and unknown codes are
-//    transient;
+// What the answer means (RFC 6749 sections 5.1 and 5.2), as a status whose
+// code the TokenManager's failure policy reads (the table in
+// token_manager.h):
+//  - 200 with a JSON object: its fields as TokenFromResponse reads them
+//    (unknown fields ignored; expires_in counts from `sent_at`);
+//  - an OAuth error object ({"error": ...}), whatever the HTTP status:
+//    invalid_grant -> UNAUTHENTICATED; invalid_client, unauthorized_client
+//    -> PERMISSION_DENIED; invalid_request, invalid_scope ->
+//    INVALID_ARGUMENT; unsupported_grant_type -> FAILED_PRECONDITION;
+//    temporarily_unavailable -> UNAVAILABLE; server_error -> INTERNAL;
+//    any other code -> UNKNOWN;
 //  - 401 without an OAuth error: PERMISSION_DENIED (the client's credentials);
-//  - 429: RESOURCE_EXHAUSTED; 5xx: UNAVAILABLE (transient, with the
-//    Retry-After delay attached, see WithRetryAfter);
-//  - anything else (redirects, 404, a 200 that is not JSON): INTERNAL,
-//    transient, saying what was wrong.
+//  - 429: RESOURCE_EXHAUSTED; 5xx: UNAVAILABLE (with the Retry-After delay
+//    attached, see WithRetryAfter);
+//  - anything else (redirects, 404, a 200 that is not JSON or not a valid
+//    token): INTERNAL, saying what was wrong.
 // Messages carry the OAuth error code and a cleaned, bounded excerpt of
 // error_description, never the body. Each of `secrets` (what the request
 // carried: a refresh token, a client secret, an assertion, a subject token)
 // is scrubbed from the description in case a server echoes it. `now`
 // resolves an HTTP-date Retry-After.
-absl::StatusOr<v1::TokenResponse> InterpretTokenEndpointAnswer(
-    const HttpAnswer& answer, const std::vector<std::string>& secrets, absl::Time now);
+absl::StatusOr<Token> InterpretTokenEndpointAnswer(const HttpAnswer& answer,
+                                                   const std::vector<std::string>& secrets,
+                                                   absl::Time sent_at, absl::Time now);
 
 // Parses Retry-After (RFC 9110 section 10.2.3): delay-seconds or an
 // HTTP-date. nullopt when absent or unparsable; capped at kMaxRetryAfter;

@@ -1,11 +1,16 @@
 #include "interceptor/internal/refresh_policy.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-
-#include "interceptor/token_manager.h"
+#include "absl/strings/str_replace.h"
+#include "interceptor/token.h"
+#include "interceptor/token_refresher.h"
 
 namespace authrefresh {
 namespace internal {
@@ -22,24 +27,42 @@ bool IsTerminalRefreshError(absl::StatusCode code) {
   }
 }
 
-RefreshFailure ClassifyRefreshFailure(const absl::Status& status, bool from_service,
-                                      bool presented_refresh_token) {
-  RefreshFailure f;
-  f.reason = TerminalReason::kSessionExpired;
-  if (!from_service || !IsTerminalRefreshError(status.code())) return f;
-  f.terminal = true;
-  f.reason = status.code() == absl::StatusCode::kUnauthenticated && presented_refresh_token
-                 ? TerminalReason::kSessionExpired
-                 : TerminalReason::kClientRejected;
+std::string Redact(absl::string_view text, const std::vector<absl::string_view>& secrets) {
+  std::string out(text);
+  for (absl::string_view secret : secrets) {
+    if (!secret.empty()) absl::StrReplaceAll({{secret, TokenFingerprint(secret)}}, &out);
+  }
+  return out;
+}
+
+GrantFailure ExamineGrantFailure(const absl::Status& cause, bool presented_refresh_token,
+                                 int max_attempts,
+                                 const std::vector<absl::string_view>& secrets) {
+  GrantFailure f;
+  const std::string message = Redact(cause.message(), secrets);
+  f.described = absl::StrCat(absl::StatusCodeToString(cause.code()), ": ", message);
+  f.event_reason = absl::Status(cause.code(), message);
+  f.terminal = IsTerminalRefreshError(cause.code());
+  if (f.terminal) {
+    f.reason = cause.code() == absl::StatusCode::kUnauthenticated && presented_refresh_token
+                   ? TerminalReason::kSessionExpired
+                   : TerminalReason::kClientRejected;
+    f.terminal_status = TerminalStatus(f.reason, f.described);
+    return f;
+  }
+  f.gave_up_status = absl::UnavailableError(
+      absl::StrCat("authrefresh: token refresh failed ", std::max(1, max_attempts),
+                   " times in a row; last error: ", f.described));
+  f.backing_off_status = absl::UnavailableError(absl::StrCat(
+      "authrefresh: token refresh is backing off after repeated failures; last error: ",
+      f.described));
+  if (std::optional<absl::Duration> asked = RetryAfterOf(cause)) {
+    f.retry_after = std::min(*asked, absl::Hours(1));
+  }
   return f;
 }
 
-std::string DescribeCause(const absl::Status& cause, bool from_service) {
-  if (!from_service) return std::string(cause.message());
-  return absl::StrCat(absl::StatusCodeToString(cause.code()), ": ", cause.message());
-}
-
-absl::Status TerminalStatus(TerminalReason reason, const std::string& described) {
+absl::Status TerminalStatus(TerminalReason reason, absl::string_view described) {
   switch (reason) {
     case TerminalReason::kSessionExpired:
       return absl::UnauthenticatedError(absl::StrCat(
@@ -47,12 +70,38 @@ absl::Status TerminalStatus(TerminalReason reason, const std::string& described)
           "rejected the refresh token (",
           described, ")"));
     case TerminalReason::kClientRejected:
-      return absl::FailedPreconditionError(absl::StrCat(
+      return absl::UnauthenticatedError(absl::StrCat(
           "authrefresh: the token service rejected this client (", described,
           "); fix the client's credentials or configuration: logging in again "
           "will not help"));
   }
   return absl::InternalError("authrefresh: unknown terminal reason");
+}
+
+absl::Status NoRefreshTokenStatus() {
+  return absl::UnauthenticatedError(
+      "authrefresh: session expired, log in again: the access token was rejected or has "
+      "expired, and there is no refresh token");
+}
+
+absl::Status DestroyedWhileWaitingStatus() {
+  return absl::UnavailableError(
+      "authrefresh: the TokenManager was destroyed while the call waited for a token refresh");
+}
+
+absl::Status DestroyedStatus() {
+  return absl::UnavailableError("authrefresh: the TokenManager was destroyed");
+}
+
+double RefreshJitterFraction(absl::string_view access_token, double jitter) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(access_token.data()), access_token.size(),
+         digest);
+  uint64_t bits = 0;
+  std::memcpy(&bits, digest, sizeof(bits));
+  // The top 53 bits: a double in [0, 1) with every value equally likely.
+  const double unit = static_cast<double>(bits >> 11) * 0x1.0p-53;
+  return unit * std::clamp(jitter, 0.0, 1.0);
 }
 
 Backoff::Backoff(absl::Duration initial, double multiplier, absl::Duration max,

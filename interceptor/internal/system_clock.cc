@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/alarm.h"
 #include "interceptor/clock.h"
+#include "interceptor/internal/system_clock.h"
 
 namespace authrefresh {
 namespace {
@@ -84,5 +85,13 @@ std::shared_ptr<Clock> SystemClock() {
       std::make_shared<GrpcAlarmClock>());
   return *clock;
 }
+
+namespace internal {
+
+void RunSoon(std::function<void()> fn) {
+  SystemClock()->Schedule(absl::InfinitePast(), std::move(fn));
+}
+
+}  // namespace internal
 
 }  // namespace authrefresh

@@ -1,16 +1,22 @@
 #include "interceptor/internal/token_response.h"
 
-#include <cstdint>
-#include <limits>
+#include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace authrefresh {
 namespace internal {
+namespace {
+
+absl::Status Malformed(absl::string_view why) {
+  return absl::InternalError(absl::StrCat("malformed token response: ", why));
+}
+
+}  // namespace
 
 absl::Status CheckTokenSyntax(absl::string_view token, absl::string_view what) {
   if (token.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
@@ -30,47 +36,52 @@ absl::Status CheckTokenSyntax(absl::string_view token, absl::string_view what) {
   return absl::OkStatus();
 }
 
+absl::Status CheckGrantedToken(const Token& token) {
+  if (absl::Status s = CheckTokenSyntax(token.access_token, "access_token"); !s.ok()) {
+    return Malformed(s.message());
+  }
+  if (!token.refresh_token.empty()) {
+    if (absl::Status s = CheckTokenSyntax(token.refresh_token, "refresh_token"); !s.ok()) {
+      return Malformed(s.message());
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
-                                        absl::Time sent_at,
-                                        const Token& previous) {
-  auto malformed = [](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed token response: ", why));
-  };
+                                        absl::Time sent_at) {
   if (!absl::EqualsIgnoreCase(response.token_type(), "Bearer")) {
     // token_type is not a secret, but it is untrusted: show a bounded, escaped
     // excerpt.
-    return malformed(absl::StrCat(
+    return Malformed(absl::StrCat(
         "token_type is \"",
         absl::CHexEscape(absl::string_view(response.token_type()).substr(0, 32)),
         "\", expected \"Bearer\""));
   }
-  if (absl::Status s = CheckTokenSyntax(response.access_token(), "access_token");
-      !s.ok()) {
-    return malformed(s.message());
-  }
-  if (!response.refresh_token().empty()) {
-    if (absl::Status s =
-            CheckTokenSyntax(response.refresh_token(), "refresh_token");
-        !s.ok()) {
-      return malformed(s.message());
-    }
-  }
   if (response.expires_in() < 0) {
-    return malformed(absl::StrCat("expires_in is negative (",
-                                  response.expires_in(), ")"));
+    return Malformed(absl::StrCat("expires_in is negative (", response.expires_in(), ")"));
   }
-
   Token token;
   token.access_token = response.access_token();
-  token.refresh_token = response.refresh_token().empty()
-                            ? previous.refresh_token
-                            : response.refresh_token();
-  token.scope = response.scope().empty() ? previous.scope : response.scope();
+  token.refresh_token = response.refresh_token();
+  token.scope = response.scope();
+  token.issued_at = sent_at;
   // absl::Seconds saturates to InfiniteDuration on overflow.
   token.expires_at = response.expires_in() == 0
                          ? absl::InfiniteFuture()
                          : sent_at + absl::Seconds(response.expires_in());
+  if (absl::Status s = CheckGrantedToken(token); !s.ok()) return s;
   return token;
+}
+
+absl::Time RequestedAt(const GrantRequest& request) {
+  return request.requested_at != absl::InfinitePast() ? request.requested_at : absl::Now();
+}
+
+Token WithKeptFields(Token granted, const Token& previous) {
+  if (granted.refresh_token.empty()) granted.refresh_token = previous.refresh_token;
+  if (granted.scope.empty()) granted.scope = previous.scope;
+  return granted;
 }
 
 }  // namespace internal

@@ -1,7 +1,8 @@
 // interceptor/internal/token_response.h
 //
-// The one place that turns a token service's response (RFC 6749 section 5.1)
-// into a Token, and that decides whether a token may be sent as a header.
+// The one place that turns a token service's answer (RFC 6749 section 5.1,
+// or authrefresh.v1.TokenResponse) into a Token, and the one rule for what a
+// token must be to go out as a header.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_TOKEN_RESPONSE_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_TOKEN_RESPONSE_H_
@@ -13,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "interceptor/token.h"
+#include "interceptor/token_refresher.h"
 #include "protos/token_service.pb.h"
 
 namespace authrefresh {
@@ -23,22 +25,34 @@ namespace internal {
 // the rest and would be refused by servers.
 inline constexpr size_t kMaxTokenBytes = 7 * 1024;
 
-// OK if `access_token` can be sent as `authorization: Bearer <token>`: 1 to
+// OK if `token` can be sent as `authorization: Bearer <token>`: 1 to
 // kMaxTokenBytes visible ASCII characters (no space, control character or
 // non-ASCII byte). Otherwise INVALID_ARGUMENT naming the problem and the
 // offending byte's position, never the token. `what` names the field.
 absl::Status CheckTokenSyntax(absl::string_view token, absl::string_view what);
 
-// Validates `response` and builds the Token that replaces `previous`:
-// an empty refresh_token or scope keeps the previous one; expires_in counts
-// from `sent_at` (when the refresh was sent), 0 meaning "no expiry given".
-// A malformed response (empty access_token, token_type other than Bearer,
-// negative expires_in, a token that fails CheckTokenSyntax) yields
-// INVALID_ARGUMENT "malformed token response: ...", which never contains
-// the tokens.
+// OK if a refresher's token can be used: an access token that passes
+// CheckTokenSyntax, and a refresh token that is empty or passes it too.
+// Otherwise INTERNAL "malformed token response: ..." (transient: the next
+// answer may be well formed), never containing the tokens.
+absl::Status CheckGrantedToken(const Token& token);
+
+// `response` as the Token of TokenRefresher::Done: expires_in counts from
+// `sent_at` (when the request was sent; also the token's issued_at), 0
+// meaning "no expiry given"; an empty refresh_token or scope stays empty.
+// A malformed response (token_type other than Bearer, negative expires_in, a
+// token that fails CheckGrantedToken) yields INTERNAL "malformed token
+// response: ...", which never contains the tokens.
 absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
-                                        absl::Time sent_at,
-                                        const Token& previous);
+                                        absl::Time sent_at);
+
+// When a grant's expires_in counts from: `request.requested_at`, or
+// absl::Now() when the caller did not say.
+absl::Time RequestedAt(const GrantRequest& request);
+
+// `granted` as it replaces `previous`: the refresh token and the scope that
+// the answer did not carry (empty) are kept from `previous`.
+Token WithKeptFields(Token granted, const Token& previous);
 
 }  // namespace internal
 }  // namespace authrefresh

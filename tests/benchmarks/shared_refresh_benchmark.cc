@@ -29,6 +29,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "interceptor/internal/refresh_coordinator.h"
+#include "interceptor/internal/token_manager_access.h"
 #include "interceptor/redis_backend.h"
 #include "interceptor/shared_token.h"
 #include "interceptor/token_manager.h"
@@ -55,7 +56,7 @@ std::vector<double> Measure(const Variant& v, int n) {
   std::vector<double> out;
   out.reserve(n);
   for (int i = 0; i < n; ++i) {
-    const auto& core = manager->coordinator();
+    const auto& core = internal::TokenManagerAccess::Coordinator(*manager);
     internal::RefreshCoordinator::WaitRequest request;
     request.rejected_generation = core->Current().generation;
     absl::Notification done;

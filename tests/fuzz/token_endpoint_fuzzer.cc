@@ -9,6 +9,7 @@
 #include <string>
 
 #include "interceptor/internal/oauth_http.h"
+#include "interceptor/internal/token_response.h"
 #include "interceptor/token_refresher.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -33,11 +34,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   answer.content_type = "application/json";
   answer.body = rest;
   const std::string presented = "rt-PRESENTED-secret";
-  absl::StatusOr<authrefresh::v1::TokenResponse> r =
-      authrefresh::internal::InterpretTokenEndpointAnswer(
-          answer, {presented}, absl::FromUnixSeconds(1'700'000'000));
+  const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  absl::StatusOr<authrefresh::Token> r =
+      authrefresh::internal::InterpretTokenEndpointAnswer(answer, {presented}, now, now);
   if (r.ok()) {
     Check(answer.status == 200);
+    Check(authrefresh::internal::CheckGrantedToken(*r).ok());
+    Check(r->expires_at >= now);
     return 0;
   }
   const std::string message(r.status().message());

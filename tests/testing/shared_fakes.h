@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "interceptor/clock.h"
 #include "interceptor/shared_token.h"
 
 namespace authrefresh {
@@ -179,8 +180,12 @@ class RotatingTokenService {
     const bool needs_refresh_token_;
   };
 
-  absl::StatusOr<v1::TokenResponse> Grant(const std::string& refresh_token,
-                                          bool with_refresh_token) {
+  // Issue times come from `clock` when set (a test's fake clock), else
+  // absl::Now(). Set before the first grant.
+  void SetClock(std::shared_ptr<Clock> clock) { clock_ = std::move(clock); }
+
+  absl::StatusOr<Token> Grant(const std::string& refresh_token, bool with_refresh_token) {
+    const absl::Time now = clock_ != nullptr ? clock_->Now() : absl::Now();
     absl::MutexLock lock(&mu_);
     ++in_grant_;
     mu_.Await(absl::Condition(&open_));
@@ -196,12 +201,12 @@ class RotatingTokenService {
     } else {
       ++grants_;
     }
-    v1::TokenResponse r;
-    r.set_access_token(absl::StrCat(prefix_, "at-", grants_));
-    r.set_token_type("Bearer");
-    r.set_expires_in(lifetime_seconds_);
-    if (with_refresh_token) r.set_refresh_token(live_refresh_token_);
-    return r;
+    Token t;
+    t.access_token = absl::StrCat(prefix_, "at-", grants_);
+    if (with_refresh_token) t.refresh_token = live_refresh_token_;
+    t.issued_at = now;
+    t.expires_at = now + absl::Seconds(lifetime_seconds_);
+    return t;
   }
 
   void Close() {
@@ -239,6 +244,7 @@ class RotatingTokenService {
   int refused_ ABSL_GUARDED_BY(mu_) = 0;
   const std::string prefix_;
   const int lifetime_seconds_ = 3600;
+  std::shared_ptr<Clock> clock_;
   std::string live_refresh_token_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> rotated_out_ ABSL_GUARDED_BY(mu_);
 };

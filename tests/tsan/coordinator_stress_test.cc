@@ -166,11 +166,7 @@ TEST(CoordinatorStress, RacingCallsRefreshesAndLoginsKeepTheInvariants) {
       if (n % 7 == 0) {
         done(absl::UnavailableError("flaky"));
       } else {
-        v1::TokenResponse r;
-        r.set_access_token("at-" + std::to_string(n));
-        r.set_token_type("Bearer");
-        r.set_refresh_token("rt-" + std::to_string(n));
-        done(r);
+        done(Token{"at-" + std::to_string(n), "rt-" + std::to_string(n)});
       }
     }
   });
@@ -184,8 +180,8 @@ TEST(CoordinatorStress, RacingCallsRefreshesAndLoginsKeepTheInvariants) {
       for (int i = 0; i < kIterations; ++i) {
         const internal::TokenSnapshot& s = core.Current();
         const uint64_t gen = s.generation;
-        const bool sendable = core.Sendable(s);
-        (void)sendable;
+        const absl::Time now = clock->Now();
+        if (core.Sendable(s, now)) core.RefreshIfDue(s, now);
         switch ((i + t) % 5) {
           case 0:
           case 1: {

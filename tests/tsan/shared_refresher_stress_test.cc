@@ -99,7 +99,7 @@ class StdBackend final : public SharedTokenBackend {
 // thread (the shared refresher's worker).
 class StdService {
  public:
-  absl::StatusOr<v1::TokenResponse> Grant(const std::string& refresh_token) {
+  absl::StatusOr<Token> Grant(const std::string& refresh_token) {
     std::lock_guard<std::mutex> lock(mu_);
     if (refresh_token != live_) {
       if (used_.count(refresh_token) > 0) ++reuse_;
@@ -107,12 +107,12 @@ class StdService {
     }
     used_.insert(live_);
     live_ = absl::StrCat("rt-", ++grants_);
-    v1::TokenResponse r;
-    r.set_access_token(absl::StrCat("at-", grants_));
-    r.set_token_type("Bearer");
-    r.set_expires_in(3600);
-    r.set_refresh_token(live_);
-    return r;
+    Token t;
+    t.access_token = absl::StrCat("at-", grants_);
+    t.refresh_token = live_;
+    t.issued_at = absl::Now();
+    t.expires_at = t.issued_at + absl::Seconds(3600);
+    return t;
   }
   int grants() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -151,6 +151,7 @@ TEST(SharedRefresherStress, ReplicasRaceWithoutReuseOrLostWrites) {
   for (int i = 0; i < kReplicas; ++i) {
     SharedTokenRefresherOptions shared;
     shared.owner_id = absl::StrCat("replica-", i);
+    shared.clock = clock;  // no gRPC timers in a TSan test
     absl::StatusOr<std::unique_ptr<TokenRefresher>> r = MakeSharedTokenRefresher(
         std::make_unique<Refresher>(service), backend, shared);
     ASSERT_TRUE(r.ok()) << r.status();

@@ -1,0 +1,93 @@
+// interceptor/internal/shared_protocol.h
+//
+// `SharedProtocol`: the cross-process protocol of shared_token.h, one
+// refresh at a time (adopt, or lease, re-read, grant, compare-and-set,
+// release; wait while another replica holds the lease). It blocks: the shared
+// refresher runs it on its worker thread. Time comes from a Clock, so a test
+// with a fake clock drives every wait; the grant itself is a function, so a
+// test can make it synchronous.
+
+#ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_SHARED_PROTOCOL_H_
+#define AUTHREFRESH_INTERCEPTOR_INTERNAL_SHARED_PROTOCOL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "interceptor/clock.h"
+#include "interceptor/shared_token.h"
+#include "interceptor/token.h"
+#include "interceptor/token_refresher.h"
+
+namespace authrefresh {
+namespace internal {
+
+// An adopted token must have at least this long left; a shorter one is
+// treated as the one to replace.
+inline constexpr absl::Duration kMinAdoptableLifetime = absl::Seconds(1);
+
+class SharedProtocol {
+ public:
+  // The wrapped refresher's grant, run to completion (blocking).
+  using Grant = std::function<absl::StatusOr<Token>(const GrantRequest&)>;
+  // Whether the refresher is being destroyed: the protocol stops waiting.
+  using Stopping = std::function<bool()>;
+
+  // `options.owner_id` must be set. `needs_refresh_token`: the wrapped
+  // refresher's NeedsRefreshToken().
+  SharedProtocol(std::shared_ptr<SharedTokenBackend> backend,
+                 SharedTokenRefresherOptions options, std::shared_ptr<Clock> clock,
+                 bool needs_refresh_token, Grant grant, Stopping stopping);
+
+  // One refresh for a TokenManager's `request`: the token to hand it, or why
+  // there is none (shared_token.h says which errors are which).
+  absl::StatusOr<Token> Serve(const GrantRequest& request);
+
+  // A record this replica made while it could not write it: written now if
+  // nobody else wrote since, else dropped (the newer record wins; this
+  // replica adopts it). False while it still cannot be written.
+  bool FlushPendingWrite();
+  bool HasPending() const { return pending_.has_value(); }
+
+ private:
+  struct PendingWrite {
+    uint64_t expected;
+    SharedRecord record;
+  };
+
+  void Log(absl::string_view line) const;
+  absl::StatusOr<SharedRecord> Read();
+  bool Adoptable(const SharedRecord& r, const GrantRequest& request);
+  absl::StatusOr<Token> Adopt(const SharedRecord& r, absl::string_view how);
+  void Release();
+  absl::StatusOr<Token> GrantUnderLease(const GrantRequest& request);
+  absl::StatusOr<bool> WriteHoldingTheLease(uint64_t expected, const SharedRecord& next);
+  absl::StatusOr<Token> Unreachable(const absl::Status& error, const GrantRequest& request);
+  // The wrapped grant's token completed from `previous` and checked.
+  absl::StatusOr<Token> RunGrant(const GrantRequest& grant, const Token& previous);
+
+  const std::shared_ptr<SharedTokenBackend> backend_;
+  const SharedTokenRefresherOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  const bool needs_refresh_token_;
+  const Grant grant_;
+  const Stopping stopping_;
+  uint64_t known_generation_ = 0;
+  std::optional<PendingWrite> pending_;
+};
+
+// A backend failure as the TokenManager sees it: a refused password or a
+// wrong encryption key (PERMISSION_DENIED, FAILED_PRECONDITION) is a
+// misconfiguration, terminal like a rejected client; anything else is
+// transient (UNAVAILABLE) and retried with backoff.
+absl::Status SharedBackendError(const absl::Status& s);
+
+}  // namespace internal
+}  // namespace authrefresh
+
+#endif  // AUTHREFRESH_INTERCEPTOR_INTERNAL_SHARED_PROTOCOL_H_

@@ -1,0 +1,66 @@
+#include "interceptor/internal/token_publisher.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace authrefresh {
+namespace internal {
+namespace {
+
+std::atomic<uint64_t> next_publisher_id{1};
+std::atomic<uint64_t> next_snapshot_id{1};
+
+}  // namespace
+
+TokenPublisher::TokenPublisher()
+    : id_(next_publisher_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+TokenPublisher::Snapshot TokenPublisher::Publish(uint64_t generation, Token token,
+                                                 absl::Status terminal,
+                                                 absl::Time refresh_after) {
+  auto s = std::make_shared<TokenSnapshot>();
+  s->id = next_snapshot_id.fetch_add(1, std::memory_order_relaxed);
+  if (!token.access_token.empty()) s->authorization = absl::StrCat("Bearer ", token.access_token);
+  s->token = std::move(token);
+  s->terminal = std::move(terminal);
+  s->refresh_after = refresh_after;
+  s->generation = generation;
+  CallMutexLock lock(&mu_);
+  current_ = s;
+  version_.fetch_add(1, std::memory_order_release);
+  return s;
+}
+
+const TokenSnapshot& TokenPublisher::Current() {
+  struct Cache {
+    uint64_t owner = 0;
+    uint64_t version = 0;
+    Snapshot snapshot;
+  };
+  static thread_local Cache cache;
+  const uint64_t version = version_.load(std::memory_order_acquire);
+  if (cache.owner != id_ || cache.version != version) {
+    CallMutexLock lock(&mu_);
+    cache.snapshot = current_;
+    cache.version = version_.load(std::memory_order_relaxed);
+    cache.owner = id_;
+  }
+  return *cache.snapshot;
+}
+
+TokenPublisher::Snapshot TokenPublisher::Latest() const {
+  CallMutexLock lock(&mu_);
+  return current_;
+}
+
+void TokenPublisher::NoteAccepted(uint64_t generation) {
+  uint64_t seen = accepted_.load(std::memory_order_relaxed);
+  while (seen < generation &&
+         !accepted_.compare_exchange_weak(seen, generation, std::memory_order_release,
+                                          std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace internal
+}  // namespace authrefresh
