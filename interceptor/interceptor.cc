@@ -23,7 +23,7 @@ class AuthRefreshInterceptorFactory final
       : manager_(std::move(manager)),
         config_(internal::TokenManagerAccess::Coordinator(*manager_), options.excluded_methods,
                 options.allow_insecure_transport, options.is_rejection,
-                default_compression, std::move(misconfigured)) {}
+                default_compression, std::move(misconfigured), &CallAuth::RunAttempt) {}
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {

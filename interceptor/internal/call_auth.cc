@@ -8,9 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/compression.h"
-#include "grpc/slice.h"
-#include "grpc/support/string_util.h"
 #include "grpcpp/client_context.h"
+#include "interceptor/internal/pending_attempt.h"
 #include "interceptor/internal/status_conversion.h"
 #include "interceptor/internal/system_clock.h"
 
@@ -19,8 +18,6 @@ namespace internal {
 
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::InterceptorBatchMethods;
-using Snapshot = RefreshCoordinator::Snapshot;
-
 namespace {
 
 constexpr char kAuthorization[] = "authorization";
@@ -29,150 +26,7 @@ constexpr char kAuthorization[] = "authorization";
 // plugin's own message.
 constexpr absl::string_view kPluginFailure = "Getting metadata from plugin failed";
 
-// The `authorization` value of `s` as a slice that core takes a reference
-// to: each thread keeps the one of the token it last attached, so that an
-// attempt costs a reference count, not a copy.
-grpc_slice HeaderSlice(const TokenSnapshot& s) {
-  struct Cached {
-    uint64_t snapshot_id = 0;
-    grpc_slice slice = grpc_empty_slice();
-    ~Cached() { grpc_slice_unref(slice); }
-  };
-  static thread_local Cached cached;
-  if (cached.snapshot_id != s.id) {
-    grpc_slice_unref(cached.slice);
-    cached.slice =
-        grpc_slice_from_copied_buffer(s.authorization.data(), s.authorization.size());
-    cached.snapshot_id = s.id;
-  }
-  return grpc_slice_ref(cached.slice);
-}
-
-grpc_status_code CoreCode(const absl::Status& s) {
-  return static_cast<grpc_status_code>(s.code());
-}
-
-// A synchronous answer with `s`'s token; core takes ownership of the slices.
-void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_creds_md) {
-  creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
-  creds_md[0].value = HeaderSlice(s);
-  *num_creds_md = 1;
-}
-
-// Fills a synchronous answer; core takes ownership of the slices and of
-// `error_details`.
-void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
-               size_t* num_creds_md, grpc_status_code* status,
-               const char** error_details) {
-  if (result.ok()) {
-    AttachNow(**result, creds_md, num_creds_md);
-    return;
-  }
-  *status = CoreCode(result.status());
-  *error_details = gpr_strdup(std::string(result.status().message()).c_str());
-}
-
-// Completes an asynchronous attempt; the slices stay ours.
-void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                 const absl::StatusOr<Snapshot>& result) {
-  if (result.ok()) {
-    const std::string& header = (*result)->authorization;
-    grpc_metadata md;
-    md.key = grpc_slice_from_static_string(kAuthorization);
-    md.value = grpc_slice_from_copied_buffer(header.data(), header.size());
-    cb(user_data, &md, 1, GRPC_STATUS_OK, nullptr);
-    grpc_slice_unref(md.value);
-    return;
-  }
-  const std::string message(result.status().message());
-  cb(user_data, nullptr, 0, CoreCode(result.status()), message.c_str());
-}
-
 }  // namespace
-
-// An attempt that waits for a token. Core's callback must run exactly once,
-// and never on the thread inside get_metadata; the coordinator may answer
-// inline (before Await returns), so an answer that arrives while
-// get_metadata still runs is kept for its synchronous return.
-class CallAuth::PendingAttempt {
- public:
-  PendingAttempt(int attempt, grpc_credentials_plugin_metadata_cb cb,
-                 void* user_data)
-      : attempt_(attempt), cb_(cb), user_data_(user_data) {}
-
-  int attempt() const { return attempt_; }
-
-  // The coordinator's answer (or authrefresh's own, after CancelWait).
-  void Complete(absl::StatusOr<Snapshot> result) {
-    {
-      CallMutexLock lock(&mu_);
-      if (state_ == State::kDone) return;
-      Record(result);
-      if (state_ == State::kInline) {
-        inline_result_ = std::move(result);
-        state_ = State::kDone;
-        return;
-      }
-      state_ = State::kDone;
-    }
-    AnswerLater(cb_, user_data_, result);
-  }
-
-  // get_metadata is about to return. The answer if it already arrived;
-  // otherwise the attempt now waits under `ticket`.
-  std::optional<absl::StatusOr<Snapshot>> Detach(uint64_t ticket) {
-    CallMutexLock lock(&mu_);
-    if (inline_result_) return std::move(inline_result_);
-    state_ = State::kWaiting;
-    ticket_ = ticket;
-    return std::nullopt;
-  }
-
-  // The answer get_metadata gives itself (ready at once, or cancelled).
-  void CompleteInline(const absl::StatusOr<Snapshot>& result) {
-    CallMutexLock lock(&mu_);
-    Record(result);
-    state_ = State::kDone;
-  }
-
-  // The ticket to cancel, while the attempt waits.
-  uint64_t WaitingTicket() {
-    CallMutexLock lock(&mu_);
-    return state_ == State::kWaiting ? ticket_ : 0;
-  }
-
-  // What the attempt ended with, once it has: whether it has, the token's
-  // generation (0: none) and authrefresh's failure.
-  bool Ended(uint64_t* generation, absl::Status* failure) {
-    CallMutexLock lock(&mu_);
-    if (state_ != State::kDone) return false;
-    *generation = generation_;
-    *failure = failure_;
-    return true;
-  }
-
- private:
-  enum class State { kInline, kWaiting, kDone };
-
-  void Record(const absl::StatusOr<Snapshot>& result)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (result.ok()) {
-      generation_ = (*result)->generation;
-    } else {
-      failure_ = result.status();
-    }
-  }
-
-  const int attempt_;
-  const grpc_credentials_plugin_metadata_cb cb_;
-  void* const user_data_;
-  CallMutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kInline;
-  uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;
-  std::optional<absl::StatusOr<Snapshot>> inline_result_ ABSL_GUARDED_BY(mu_);
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status failure_ ABSL_GUARDED_BY(mu_);
-};
 
 CallAuth::CallAuth(const InterceptorConfig* config,
                    grpc::experimental::ClientRpcInfo* info)
@@ -297,11 +151,11 @@ void CallAuth::Refuse(InterceptorBatchMethods* m, grpc::Status status) {
   m->Proceed();
 }
 
-int CallAuth::RunAttempt(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
+int CallAuth::RunAttempt(void* call, grpc_credentials_plugin_metadata_cb cb,
                          void* user_data, grpc_metadata* creds_md,
                          size_t* num_creds_md, grpc_status_code* status,
                          const char** error_details) {
-  return call->OnAttempt(cb, user_data, creds_md, num_creds_md, status, error_details);
+  return static_cast<CallAuth*>(call)->OnAttempt(cb, user_data, creds_md, num_creds_md, status, error_details);
 }
 
 int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
@@ -357,6 +211,15 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
     }
   }
 
+  return WaitForToken(request, attempt, cb, user_data, creds_md, num_creds_md, status,
+                      error_details);
+}
+
+int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int attempt,
+                           grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                           grpc_metadata* creds_md, size_t* num_creds_md,
+                           grpc_status_code* status, const char** error_details) {
+  RefreshCoordinator& coordinator = *config_->coordinator;
   auto pending = std::make_shared<PendingAttempt>(attempt, cb, user_data);
   {
     CallMutexLock lock(&mu_);

@@ -40,6 +40,7 @@
 #include "grpcpp/support/client_interceptor.h"
 #include "interceptor/internal/interceptor_config.h"
 #include "interceptor/internal/mutex.h"
+#include "interceptor/internal/pending_attempt.h"
 
 namespace authrefresh {
 namespace internal {
@@ -47,8 +48,8 @@ namespace internal {
 class CallAuth final : public grpc::experimental::Interceptor {
  public:
   // What the per-call credentials (CallCredentialsPool) run for each attempt
-  // of `call`.
-  static int RunAttempt(CallAuth* call, grpc_credentials_plugin_metadata_cb cb,
+  // of `call`, a CallAuth.
+  static int RunAttempt(void* call, grpc_credentials_plugin_metadata_cb cb,
                         void* user_data, grpc_metadata* creds_md,
                         size_t* num_creds_md, grpc_status_code* status,
                         const char** error_details);
@@ -61,7 +62,6 @@ class CallAuth final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override;
 
  private:
-  class PendingAttempt;
   enum class Mode {
     kUnset,    // before the first batch
     kToken,    // authrefresh's token, waits and replays
@@ -73,6 +73,13 @@ class CallAuth final : public grpc::experimental::Interceptor {
   int OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
                 grpc_metadata* creds_md, size_t* num_creds_md,
                 grpc_status_code* status, const char** error_details);
+
+  // An attempt without a sendable token: waits for the shared refresh
+  // (returns 0: core's callback answers later) or answers at once (1).
+  int WaitForToken(const RefreshCoordinator::WaitRequest& request, int attempt,
+                   grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                   grpc_metadata* creds_md, size_t* num_creds_md, grpc_status_code* status,
+                   const char** error_details);
 
   void OnSendInitialMetadata(grpc::experimental::InterceptorBatchMethods* m);
   void OnStatus(grpc::Status* status, const ServerMetadata& trailing_metadata);

@@ -1,13 +1,13 @@
 #include "interceptor/internal/call_credentials_pool.h"
 
 #include "grpc/support/string_util.h"
-#include "interceptor/internal/call_auth.h"
 
 namespace authrefresh {
 namespace internal {
 
-CallCredentialsPool::CallCredentialsPool(grpc_security_level min_security_level)
-    : min_security_level_(min_security_level) {}
+CallCredentialsPool::CallCredentialsPool(grpc_security_level min_security_level,
+                                         AttemptFn attempt)
+    : min_security_level_(min_security_level), attempt_(attempt) {}
 
 CallCredentialsPool::~CallCredentialsPool() {
   std::vector<Slot*> idle;
@@ -20,7 +20,7 @@ CallCredentialsPool::~CallCredentialsPool() {
   for (Slot* slot : idle) grpc_call_credentials_release(slot->credentials_);
 }
 
-CallCredentialsPool::Slot* CallCredentialsPool::Take(CallAuth* call) {
+CallCredentialsPool::Slot* CallCredentialsPool::Take(void* call) {
   Slot* slot = nullptr;
   {
     CallMutexLock lock(&mu_);
@@ -31,6 +31,7 @@ CallCredentialsPool::Slot* CallCredentialsPool::Take(CallAuth* call) {
   }
   if (slot == nullptr) {
     slot = new Slot();
+    slot->attempt_ = attempt_;
     grpc_metadata_credentials_plugin plugin;
     plugin.get_metadata = &CallCredentialsPool::GetMetadata;
     plugin.debug_string = nullptr;
@@ -63,7 +64,7 @@ int CallCredentialsPool::GetMetadata(
     grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
     size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
   auto* slot = static_cast<Slot*>(state);
-  CallAuth* call = slot->call_.load(std::memory_order_acquire);
+  void* call = slot->call_.load(std::memory_order_acquire);
   if (call == nullptr) {
     // A call that is over: gRPC starts no attempt for it. Nothing to add.
     *num_creds_md = 0;
@@ -71,8 +72,7 @@ int CallCredentialsPool::GetMetadata(
     *error_details = gpr_strdup("authrefresh: the call is over");
     return 1;
   }
-  return CallAuth::RunAttempt(call, cb, user_data, creds_md, num_creds_md, status,
-                             error_details);
+  return slot->attempt_(call, cb, user_data, creds_md, num_creds_md, status, error_details);
 }
 
 void CallCredentialsPool::Destroy(void* state) { delete static_cast<Slot*>(state); }

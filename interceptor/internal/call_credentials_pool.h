@@ -20,10 +20,15 @@
 namespace authrefresh {
 namespace internal {
 
-class CallAuth;
-
 class CallCredentialsPool {
  public:
+  // Runs one attempt of `call` (what grpc_metadata_credentials_plugin's
+  // get_metadata does, for the call the slot serves).
+  using AttemptFn = int (*)(void* call, grpc_credentials_plugin_metadata_cb cb,
+                            void* user_data, grpc_metadata* creds_md,
+                            size_t* num_creds_md, grpc_status_code* status,
+                            const char** error_details);
+
   // One credentials object and the call it serves.
   class Slot {
    public:
@@ -31,19 +36,20 @@ class CallCredentialsPool {
 
    private:
     friend class CallCredentialsPool;
-    std::atomic<CallAuth*> call_{nullptr};
+    std::atomic<void*> call_{nullptr};
     grpc_call_credentials* credentials_ = nullptr;
+    AttemptFn attempt_ = nullptr;
   };
 
-  // Each attempt of a call runs CallAuth::RunAttempt for it.
-  explicit CallCredentialsPool(grpc_security_level min_security_level);
+  // Each attempt of a call runs `attempt` for it (CallAuth::RunAttempt).
+  CallCredentialsPool(grpc_security_level min_security_level, AttemptFn attempt);
   // Releases the idle objects. Every call must have given its slot back.
   ~CallCredentialsPool();
   CallCredentialsPool(const CallCredentialsPool&) = delete;
   CallCredentialsPool& operator=(const CallCredentialsPool&) = delete;
 
   // Credentials that serve `call` until GiveBack().
-  Slot* Take(CallAuth* call) ABSL_LOCKS_EXCLUDED(mu_);
+  Slot* Take(void* call) ABSL_LOCKS_EXCLUDED(mu_);
   // `call` no longer needs them: its attempts are over.
   void GiveBack(Slot* slot) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -59,6 +65,7 @@ class CallCredentialsPool {
   static constexpr size_t kMaxIdle = 256;
 
   const grpc_security_level min_security_level_;
+  const AttemptFn attempt_;
   CallMutex mu_;
   std::vector<Slot*> idle_ ABSL_GUARDED_BY(mu_);
 };

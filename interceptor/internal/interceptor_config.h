@@ -34,7 +34,7 @@ class InterceptorConfig {
                     const std::vector<std::string>& excluded,
                     bool allow_insecure_transport, RejectionPolicy is_rejection,
                     grpc_compression_algorithm default_compression,
-                    absl::Status misconfigured = absl::OkStatus())
+                    absl::Status misconfigured, CallCredentialsPool::AttemptFn attempt)
       : coordinator(std::move(coordinator)),
         methods(excluded),
         allow_insecure_transport(allow_insecure_transport),
@@ -42,8 +42,9 @@ class InterceptorConfig {
         default_compression(default_compression),
         misconfigured(std::move(misconfigured)),
         token_credentials_(allow_insecure_transport ? GRPC_SECURITY_NONE
-                                                   : GRPC_PRIVACY_AND_INTEGRITY),
-        no_security_credentials_(GRPC_SECURITY_NONE) {}
+                                                   : GRPC_PRIVACY_AND_INTEGRITY,
+                           attempt),
+        no_security_credentials_(GRPC_SECURITY_NONE, attempt) {}
 
   // Call credentials for a call: those that carry the token ask for privacy
   // and integrity unless allow_insecure_transport (gRPC itself then refuses

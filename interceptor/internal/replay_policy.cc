@@ -124,6 +124,42 @@ bool RetriesOtherCodes(const Struct& method_config) {
   return false;
 }
 
+// Makes the method config `mc` (methodConfig[index]) replay UNAUTHENTICATED:
+// its own retryPolicy gains the code, or it gets authrefresh's.
+absl::Status AddReplay(int index, google::protobuf::Map<std::string, Value>* mc) {
+  auto policy = mc->find("retryPolicy");
+  if (policy == mc->end()) {
+    (*mc)["retryPolicy"] = ReplayRetryPolicy();
+    return absl::OkStatus();
+  }
+  if (policy->second.kind_case() != Value::kStructValue) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "authrefresh: methodConfig[", index, "].retryPolicy of the "
+        "channel's service config is not an object"));
+  }
+  auto& p = *policy->second.mutable_struct_value()->mutable_fields();
+  Value& codes = p["retryableStatusCodes"];
+  if (codes.kind_case() != Value::kListValue) codes.mutable_list_value();
+  for (const Value& code : codes.list_value().values()) {
+    if (IsUnauthenticatedCode(code)) return absl::OkStatus();
+  }
+  codes.mutable_list_value()->add_values()->set_string_value(std::string(kUnauthenticated));
+  return absl::OkStatus();
+}
+
+// A method config of their own for `names`, without a retryPolicy: more
+// specific than the default, so gRPC never replays them.
+Value ConfigWithoutReplay(const std::set<std::pair<std::string, std::string>>& names) {
+  Value entry;
+  auto& list = *(*entry.mutable_struct_value()->mutable_fields())["name"].mutable_list_value();
+  for (const auto& [service, method] : names) {
+    auto& n = *list.add_values()->mutable_struct_value()->mutable_fields();
+    n["service"].set_string_value(service);
+    if (!method.empty()) n["method"].set_string_value(method);
+  }
+  return entry;
+}
+
 }  // namespace
 
 bool RetryScopes::Contains(absl::string_view method) const {
@@ -208,41 +244,11 @@ absl::StatusOr<std::string> MergeReplayPolicy(
       ++index;  // a method authrefresh leaves alone: the config is the app's
       continue;
     }
-    auto policy = mc.find("retryPolicy");
-    if (policy == mc.end()) {
-      mc["retryPolicy"] = ReplayRetryPolicy();
-    } else {
-      if (policy->second.kind_case() != Value::kStructValue) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "authrefresh: methodConfig[", index, "].retryPolicy of the "
-            "channel's service config is not an object"));
-      }
-      auto& p = *policy->second.mutable_struct_value()->mutable_fields();
-      Value& codes = p["retryableStatusCodes"];
-      if (codes.kind_case() != Value::kListValue) codes.mutable_list_value();
-      bool has_unauthenticated = false;
-      for (const Value& code : codes.list_value().values()) {
-        has_unauthenticated = has_unauthenticated || IsUnauthenticatedCode(code);
-      }
-      if (!has_unauthenticated) {
-        codes.mutable_list_value()->add_values()->set_string_value(
-            std::string(kUnauthenticated));
-      }
-    }
+    if (absl::Status s = AddReplay(index, &mc); !s.ok()) return s;
     ++index;
   }
   if (!unconfigured.empty()) {
-    // Their own config, without a retryPolicy: more specific than the
-    // default, so gRPC never replays them.
-    Value entry;
-    auto& names = *(*entry.mutable_struct_value()->mutable_fields())["name"]
-                       .mutable_list_value();
-    for (const auto& [service, method] : unconfigured) {
-      auto& n = *names.add_values()->mutable_struct_value()->mutable_fields();
-      n["service"].set_string_value(service);
-      if (!method.empty()) n["method"].set_string_value(method);
-    }
-    *list.mutable_list_value()->add_values() = std::move(entry);
+    *list.mutable_list_value()->add_values() = ConfigWithoutReplay(unconfigured);
   }
   if (!has_default) {
     Value entry;
