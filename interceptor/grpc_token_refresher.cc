@@ -57,7 +57,8 @@ class GrpcTokenRefresher final : public TokenRefresher {
         grant->context.get(), &grant->request, &grant->response,
         [grant, done = std::move(done)](grpc::Status status) {
           if (status.ok()) {
-            done(internal::TokenFromResponse(grant->response, grant->sent_at));
+            done(internal::TokenFromResponse(grant->response, grant->sent_at,
+                                              {grant->request.refresh_token()}));
           } else {
             done(internal::ToAbslStatus(status));
           }

@@ -412,48 +412,5 @@ TEST_F(HttpsRefresherTest, VerifiesTheServerCertificate) {
               StatusIs(absl::StatusCode::kUnavailable));
 }
 
-TEST(HttpRefresherOptions, MisconfigurationIsRefusedWithAClearError) {
-  auto base = [] {
-    HttpTokenRefresherOptions o;
-    o.token_endpoint = "https://sso.example.com/token";
-    o.client_id = "app";
-    o.client_secret = "secret";
-    return o;
-  };
-  EXPECT_THAT(MakeHttpTokenRefresher(base()).status(), IsOk());
-  struct Case {
-    std::function<void(HttpTokenRefresherOptions&)> change;
-    const char* message;
-  };
-  for (const Case& c : std::vector<Case>{
-           {[](auto& o) { o.token_endpoint = ""; }, "token_endpoint is empty"},
-           {[](auto& o) { o.token_endpoint = "sso.example.com/token"; }, "not a URL"},
-           {[](auto& o) { o.token_endpoint = "ftp://sso.example.com/token"; }, "https://"},
-           {[](auto& o) { o.token_endpoint = "http://sso.example.com/token"; },
-            "refusing the http:// token endpoint"},
-           {[](auto& o) { o.token_endpoint = "https://u:p@sso.example.com/token"; },
-            "must not carry credentials"},
-           {[](auto& o) { o.token_endpoint = "https://sso.example.com/token#x"; }, "fragment"},
-           {[](auto& o) { o.client_id = ""; }, "client_id is empty"},
-           {[](auto& o) { o.client_secret = ""; }, "client_secret is empty"},
-           {[](auto& o) { o.client_auth = Auth::kNone; }, "client_secret is set"},
-           {[](auto& o) { o.timeout = absl::ZeroDuration(); }, "timeout must be positive"},
-           {[](auto& o) { o.ca_file = "/nonexistent/ca.pem"; }, "ca_file cannot be read"},
-           {[](auto& o) { o.ca_file = "/etc/hostname"; o.ca_pem = "x"; }, "not both"},
-           {[](auto& o) { o.extra_parameters = {{"grant_type", "password"}}; },
-            "may not set \"grant_type\""},
-       }) {
-    SCOPED_TRACE(c.message);
-    HttpTokenRefresherOptions o = base();
-    c.change(o);
-    EXPECT_THAT(MakeHttpTokenRefresher(o).status(),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)));
-  }
-  HttpTokenRefresherOptions loopback = base();
-  loopback.token_endpoint = "http://127.0.0.1:1/token";
-  loopback.allow_insecure_http = true;
-  EXPECT_THAT(MakeHttpTokenRefresher(loopback).status(), IsOk());
-}
-
 }  // namespace
 }  // namespace authrefresh

@@ -17,6 +17,7 @@ using internal::kMaxTokenBytes;
 using internal::CheckGrantedToken;
 using internal::TokenFromResponse;
 using internal::WithKeptFields;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Bearer;
@@ -69,6 +70,16 @@ TEST(TokenFromResponse, TokenTypeIsCaseInsensitive) {
   v1::TokenResponse r = Bearer("at-new");
   r.set_token_type("bEaReR");
   EXPECT_THAT(TokenFromResponse(r, kSent), IsOk());
+}
+
+TEST(TokenFromResponse, AWrongTokenTypeIsShownWithoutAnySecretInIt) {
+  v1::TokenResponse r = Bearer("at-new#1", "rt-new#1");
+  r.set_token_type("x-rt-presented#1-at-new#1-rt-new#1");
+  absl::StatusOr<Token> t = TokenFromResponse(r, kSent, {"rt-presented#1"});
+  EXPECT_THAT(t, StatusIs(absl::StatusCode::kInternal, HasSubstr("token_type is \"x-<redacted>-")));
+  EXPECT_THAT(std::string(t.status().message()),
+              AllOf(Not(HasSubstr("rt-presented#1")), Not(HasSubstr("at-new#1")),
+                    Not(HasSubstr("rt-new#1"))));
 }
 
 TEST(TokenFromResponse, HugeExpiresInSaturates) {

@@ -53,16 +53,19 @@ class CallCredentialsPool {
   // `call` no longer needs them: its attempts are over.
   void GiveBack(Slot* slot) ABSL_LOCKS_EXCLUDED(mu_);
 
- private:
+  // What gRPC core calls as the plugin's get_metadata; `state` is a Slot.
+  // Runs the attempt function for the slot's call, or, for a call that is
+  // over, answers CANCELLED with nothing added.
   static int GetMetadata(void* state, grpc_auth_metadata_context context,
                          grpc_credentials_plugin_metadata_cb cb, void* user_data,
                          grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
                          size_t* num_creds_md, grpc_status_code* status,
                          const char** error_details);
-  static void Destroy(void* state);
-
   // Idle objects kept at most; more are released.
   static constexpr size_t kMaxIdle = 256;
+
+ private:
+  static void Destroy(void* state);
 
   const grpc_security_level min_security_level_;
   const AttemptFn attempt_;

@@ -164,7 +164,7 @@ absl::StatusOr<Token> InterpretTokenEndpointAnswer(const HttpAnswer& answer,
           "5.1 (",
           Describe(answer), ")"));
     }
-    return TokenFromResponse(response, sent_at);
+    return TokenFromResponse(response, sent_at, secrets);
   }
   if (answer.status == 429) {
     return Attach(absl::ResourceExhaustedError(absl::StrCat(

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 
 namespace authrefresh {
@@ -49,14 +50,22 @@ absl::Status CheckGrantedToken(const Token& token) {
 }
 
 absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
-                                        absl::Time sent_at) {
+                                        absl::Time sent_at,
+                                        const std::vector<std::string>& secrets) {
   if (!absl::EqualsIgnoreCase(response.token_type(), "Bearer")) {
-    // token_type is not a secret, but it is untrusted: show a bounded, escaped
-    // excerpt.
-    return Malformed(absl::StrCat(
-        "token_type is \"",
-        absl::CHexEscape(absl::string_view(response.token_type()).substr(0, 32)),
-        "\", expected \"Bearer\""));
+    // token_type is untrusted and may carry anything, even a token: show a
+    // bounded, escaped excerpt with every secret taken out first.
+    std::string shown = response.token_type();
+    for (const std::string* secret :
+         {&response.access_token(), &response.refresh_token()}) {
+      if (!secret->empty()) absl::StrReplaceAll({{*secret, "<redacted>"}}, &shown);
+    }
+    for (const std::string& secret : secrets) {
+      if (!secret.empty()) absl::StrReplaceAll({{secret, "<redacted>"}}, &shown);
+    }
+    return Malformed(absl::StrCat("token_type is \"",
+                                  absl::CHexEscape(absl::string_view(shown).substr(0, 32)),
+                                  "\", expected \"Bearer\""));
   }
   if (response.expires_in() < 0) {
     return Malformed(absl::StrCat("expires_in is negative (", response.expires_in(), ")"));

@@ -8,6 +8,8 @@
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_TOKEN_RESPONSE_H_
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -42,9 +44,11 @@ absl::Status CheckGrantedToken(const Token& token);
 // meaning "no expiry given"; an empty refresh_token or scope stays empty.
 // A malformed response (token_type other than Bearer, negative expires_in, a
 // token that fails CheckGrantedToken) yields INTERNAL "malformed token
-// response: ...", which never contains the tokens.
+// response: ...", which never contains the response's tokens or `secrets`
+// (what the request presented: the refresh token, a client secret).
 absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
-                                        absl::Time sent_at);
+                                        absl::Time sent_at,
+                                        const std::vector<std::string>& secrets = {});
 
 // When a grant's expires_in counts from: `request.requested_at`, or
 // absl::Now() when the caller did not say.

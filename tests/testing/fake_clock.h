@@ -4,8 +4,10 @@
 #ifndef AUTHREFRESH_TESTS_TESTING_FAKE_CLOCK_H_
 #define AUTHREFRESH_TESTS_TESTING_FAKE_CLOCK_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -119,6 +121,29 @@ class FakeClock final : public Clock {
   std::map<std::pair<absl::Time, uint64_t>, std::shared_ptr<FakeTimer>> timers_
       ABSL_GUARDED_BY(mu_);
 };
+
+// Runs `fn` on a thread of its own, and while it runs moves `clock` from one
+// timer to the next (a thread that sleeps on the clock waits on one of its
+// timers), so that code that waits on the clock runs through its waits in no
+// real time. Returns when `fn` has returned, with the clock's time then.
+template <typename Fn>
+absl::Time RunAdvancingClock(FakeClock& clock, Fn fn) {
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    fn();
+    done = true;
+  });
+  while (!done) {
+    // `fn` sleeps on a timer, or runs between two waits on its thread.
+    if (clock.PendingTimers() > 0) {
+      clock.AdvanceTo(clock.NextTimer());
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  runner.join();
+  return clock.Now();
+}
 
 }  // namespace testing
 }  // namespace authrefresh

@@ -6,6 +6,7 @@
 #ifndef AUTHREFRESH_TESTS_TESTING_SHARED_FAKES_H_
 #define AUTHREFRESH_TESTS_TESTING_SHARED_FAKES_H_
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,10 @@ namespace testing {
 
 class FakeSharedBackend final : public SharedTokenBackend {
  public:
+  // Lease expiry and WaitForChange's timeout on `clock` (a test's fake
+  // clock); null: real time.
+  explicit FakeSharedBackend(std::shared_ptr<Clock> clock = nullptr) : clock_(std::move(clock)) {}
+
   absl::StatusOr<SharedRecord> Read() override {
     absl::MutexLock lock(&mu_);
     if (unreachable_) return Unreachable();
@@ -39,7 +44,7 @@ class FakeSharedBackend final : public SharedTokenBackend {
     if (hook) hook();  // another replica finishes a refresh right now
     absl::MutexLock lock(&mu_);
     if (unreachable_) return Unreachable();
-    const absl::Time now = absl::Now();
+    const absl::Time now = Now();
     if (!owner_.empty() && owner_ != owner && now < lease_until_) return false;
     owner_ = owner;
     lease_until_ = now + ttl;
@@ -66,14 +71,34 @@ class FakeSharedBackend final : public SharedTokenBackend {
     return absl::OkStatus();
   }
   absl::Status WaitForChange(uint64_t generation, absl::Duration timeout) override {
-    absl::MutexLock lock(&mu_);
-    if (unreachable_) return Unreachable();
-    ++waits_;
-    auto changed = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return record_.generation != generation || owner_.empty() || unreachable_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
-    --waits_;
+    std::shared_ptr<Clock::Timer> timer;
+    uint64_t wait_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (unreachable_) return Unreachable();
+      wait_id = ++waits_started_;
+    }
+    if (clock_ != nullptr) {
+      timer = clock_->Schedule(clock_->Now() + timeout, [this, wait_id] {
+        absl::MutexLock lock(&mu_);
+        timed_out_ = std::max(timed_out_, wait_id);
+      });
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++waits_;
+      auto changed = [this, generation, wait_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return record_.generation != generation || owner_.empty() || unreachable_ ||
+               timed_out_ >= wait_id || (clock_ != nullptr && Now() >= lease_until_);
+      };
+      if (clock_ != nullptr) {
+        mu_.Await(absl::Condition(&changed));
+      } else {
+        mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+      }
+      --waits_;
+    }
+    if (timer != nullptr) timer->Cancel();
     return absl::OkStatus();
   }
 
@@ -142,6 +167,9 @@ class FakeSharedBackend final : public SharedTokenBackend {
   static absl::Status Unreachable() {
     return absl::UnavailableError("fake backend: connection refused");
   }
+  absl::Time Now() const { return clock_ != nullptr ? clock_->Now() : absl::Now(); }
+
+  const std::shared_ptr<Clock> clock_;
   absl::Mutex mu_;
   SharedRecord record_ ABSL_GUARDED_BY(mu_);
   std::string owner_ ABSL_GUARDED_BY(mu_);
@@ -153,6 +181,8 @@ class FakeSharedBackend final : public SharedTokenBackend {
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   int refused_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int waits_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t waits_started_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t timed_out_ ABSL_GUARDED_BY(mu_) = 0;  // the newest wait whose timer fired
 };
 
 // A token service with rotating refresh tokens and reuse detection (RFC
