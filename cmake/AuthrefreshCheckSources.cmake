@@ -7,7 +7,8 @@
 #    authrefresh, authrefresh_http_token_refresher or authrefresh_redis_backend
 #    (CMakeLists.txt);
 #  * every header of interceptor/ is one of the installed public headers;
-#  * every cc_test of tests/BUILD is a ctest test (tests/CMakeLists.txt).
+#  * every cc_test of tests/BUILD and tests/e2e/BUILD is a ctest test
+#    (tests/CMakeLists.txt).
 
 foreach(var SOURCE_DIR LISTED)
   if(NOT DEFINED ${var})
@@ -42,18 +43,22 @@ foreach(file IN LISTS AUTHREFRESH_LISTED_SOURCES AUTHREFRESH_LISTED_HEADERS)
   endif()
 endforeach()
 
-file(READ "${SOURCE_DIR}/tests/BUILD" build)
-string(REGEX MATCHALL "cc_test\\([ \t\r\n]*name = \"[A-Za-z0-9_]+\"" cc_tests "${build}")
-if(NOT cc_tests)
-  string(APPEND problems "\n  found no cc_test in tests/BUILD: has its layout changed?")
-endif()
-foreach(cc_test IN LISTS cc_tests)
-  string(REGEX REPLACE ".*\"([A-Za-z0-9_]+)\"$" "\\1" name "${cc_test}")
-  list(FIND AUTHREFRESH_LISTED_TESTS "${name}" i)
-  if(i EQUAL -1)
-    string(APPEND problems "\n  cc_test ${name} of tests/BUILD is no ctest test: "
-                           "add it to tests/CMakeLists.txt")
+set(cc_tests "")
+foreach(build_file IN ITEMS tests/BUILD tests/e2e/BUILD)
+  file(READ "${SOURCE_DIR}/${build_file}" build)
+  string(REGEX MATCHALL "cc_test\\([ \t\r\n]*name = \"[A-Za-z0-9_]+\"" in_file "${build}")
+  if(NOT in_file)
+    string(APPEND problems "\n  found no cc_test in ${build_file}: has its layout changed?")
   endif()
+  foreach(cc_test IN LISTS in_file)
+    string(REGEX REPLACE ".*\"([A-Za-z0-9_]+)\"$" "\\1" name "${cc_test}")
+    list(APPEND cc_tests "${name}")
+    list(FIND AUTHREFRESH_LISTED_TESTS "${name}" i)
+    if(i EQUAL -1)
+      string(APPEND problems "\n  cc_test ${name} of ${build_file} is no ctest test: "
+                             "add it to tests/CMakeLists.txt")
+    endif()
+  endforeach()
 endforeach()
 
 list(LENGTH on_disk n_files)
@@ -62,4 +67,4 @@ if(problems)
   message(FATAL_ERROR "The CMake build no longer matches the sources:${problems}")
 endif()
 message(STATUS "CMake build matches the sources: ${n_files} files of interceptor/, "
-               "${n_tests} cc_tests of tests/BUILD")
+               "${n_tests} cc_tests of tests/BUILD and tests/e2e/BUILD")

@@ -20,7 +20,7 @@ endfunction()
 # What both installed libraries share: the warnings, PIC, the name the target has
 # in the authrefresh:: namespace once installed, and the shared library's
 # version. authrefresh is 0.x: a minor release may break the ABI, so the
-# SOVERSION is MAJOR.MINOR (libauthrefresh.so.0.4), as the package's
+# SOVERSION is MAJOR.MINOR (libauthrefresh.so.0.5), as the package's
 # compatibility is SameMinorVersion.
 function(authrefresh_library_properties target export_name)
   authrefresh_warnings(${target})

@@ -51,8 +51,8 @@ install(EXPORT authrefreshTargets
 configure_package_config_file(cmake/authrefreshConfig.cmake.in
   "${PROJECT_BINARY_DIR}/authrefreshConfig.cmake"
   INSTALL_DESTINATION "${_authrefresh_cmake_dir}")
-# 0.x: a minor release may break the API, so 0.4.x satisfies a request for
-# 0.4 (or 0.4.y, y <= x) and nothing else.
+# 0.x: a minor release may break the API, so 0.5.x satisfies a request for
+# 0.5 (or 0.5.y, y <= x) and nothing else.
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/authrefreshConfigVersion.cmake"
   VERSION "${PROJECT_VERSION}"
   COMPATIBILITY SameMinorVersion)

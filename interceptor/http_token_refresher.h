@@ -187,10 +187,11 @@ struct HttpTokenRefresherOptions {
 // thread ever blocks on it. Assertions are signed and subject tokens read on
 // that thread. Redirects are not followed. Responses over 64 KiB are
 // refused. (Subject, actor and client assertion files are read at every
-// grant.) Errors map to status codes as the TokenManager expects:
-// invalid_grant ends the session of a refresh-token grant (UNAUTHENTICATED)
-// and means a rejected client for the other grants; invalid_client and
-// unauthorized_client mean a rejected client (PERMISSION_DENIED); 429, 5xx,
+// grant.) Errors map to the codes the TokenManager's failure policy
+// (token_manager.h) reads: invalid_grant is UNAUTHENTICATED, which ends the
+// session of a refresh-token grant and means a rejected client for the other
+// grants; invalid_client, unauthorized_client and a 401 are
+// PERMISSION_DENIED (a rejected client); 429, 5xx,
 // network errors and an unreadable token or assertion file are transient, and a
 // Retry-After header delays the next attempt. Destroying the refresher
 // aborts a grant in flight (its callback then runs with CANCELLED) and joins

@@ -10,18 +10,26 @@
 //  * `authorization: Bearer <token>` is attached by call credentials that
 //    gRPC runs for each attempt; a call whose token has expired, or was
 //    rejected already, first waits (without a thread) for the refresh;
-//  * when the server rejects the call with UNAUTHENTICATED before it is
-//    committed (no response headers or message yet: the usual Trailers-Only
-//    rejection), gRPC's own retry sends the application's call once more,
-//    and its credentials wait for the one shared refresh and attach the new
-//    token. The application sees only the replay's answer. The call is
-//    otherwise exactly the application's: its compression, deadline,
-//    wait_for_ready, authority and metadata;
-//  * a rejection that cannot be replayed (after the commit point, or a
-//    request larger than `replay_buffer_bytes`) reaches the application and
-//    starts the shared refresh, so that the next call succeeds.
+//  * when the server rejects a unary or server-streaming call with
+//    UNAUTHENTICATED before it is committed (no response headers or message
+//    yet: the usual Trailers-Only rejection), gRPC's own retry sends the
+//    application's call once more, and its credentials wait for the one
+//    shared refresh and attach the new token. The application sees only the
+//    replay's answer. The call is otherwise exactly the application's: its
+//    deadline, wait_for_ready, authority and metadata;
+//  * a rejection that is not replayed reaches the application as
+//    UNAUTHENTICATED and starts the shared refresh, so that the next call
+//    succeeds: after the commit point; a request larger than
+//    `replay_buffer_bytes`; a compressed call (per call, or the channel's
+//    default), because gRPC 1.51's retry compresses its kept copy of the
+//    message in place and would send it compressed twice (grpc/grpc#37742);
+//    a client-streaming or bidi call, because gRPC 1.51's retry can lose its
+//    half-close.
 //
-// authrefresh starts no threads: waits and refreshes complete on gRPC's.
+// Threads: the call path starts none; waits and replays complete on gRPC's
+// threads. MakeHttpTokenRefresher and MakeSharedTokenRefresher each own one
+// worker thread for their I/O, started on their first grant;
+// MakeGrpcTokenRefresher uses gRPC's callback API and owns none.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
@@ -46,8 +54,8 @@ namespace authrefresh {
 struct InterceptorOptions {
   // Bearer tokens go out only over channels with privacy and integrity
   // (TLS): gRPC itself refuses the call credentials elsewhere, and the call
-  // fails with FAILED_PRECONDITION before anything is sent; no refresh
-  // starts. Set this to allow cleartext, e.g. for tests on 127.0.0.1.
+  // fails with UNAUTHENTICATED, naming this option, before anything is sent;
+  // no refresh starts. Set this to allow cleartext, e.g. for tests on 127.0.0.1.
   bool allow_insecure_transport = false;
 
   // Methods left alone: no token, no refresh. Each entry is a full method
@@ -89,8 +97,10 @@ void SkipTokenRefresh(grpc::ClientContext* context);
 // {maxAttempts: 2, retryableStatusCodes: [UNAUTHENTICATED]}). If `args`
 // cannot carry it (retries turned off with grpc.enable_retries = 0, a
 // service config that is not valid JSON, a hedgingPolicy), the channel is
-// still returned but every call fails with FAILED_PRECONDITION or
-// INVALID_ARGUMENT naming the problem, and nothing is sent.
+// still returned but every call fails, naming the problem, and nothing is
+// sent: FAILED_PRECONDITION for retries turned off, INVALID_ARGUMENT for the
+// service config. These are misconfigurations, not credential failures, so
+// they are not UNAUTHENTICATED: no login or refresh can fix them.
 std::shared_ptr<grpc::Channel> CreateAuthRefreshChannel(
     const std::string& target,
     std::shared_ptr<grpc::ChannelCredentials> credentials,

@@ -139,8 +139,9 @@ struct SharedTokenRefresherOptions {
 // refresher during a grant waits for that grant (at most lease_ttl), so that
 // a refresh token the token service already rotated is written, not lost.
 // A backend that refuses the password or the encryption key fails the
-// refresh FAILED_PRECONDITION (terminal, like a rejected client); other
-// backend failures are transient. NeedsRefreshToken()
+// refresh FAILED_PRECONDITION "shared token backend: ...", which the failure
+// policy treats as a rejected client (terminal: calls fail UNAUTHENTICATED,
+// on_client_rejected runs); other backend failures are transient. NeedsRefreshToken()
 // is the inner refresher's; a grant presents the shared record's refresh
 // token when there is a record, so a replica never presents a refresh token
 // another replica already rotated. INVALID_ARGUMENT for a null inner or

@@ -63,11 +63,11 @@ class AppRefresher final : public authrefresh::TokenRefresher {
       done(absl::UnauthenticatedError("no refresh token"));
       return;
     }
-    authrefresh::v1::TokenResponse response;
-    response.set_access_token("refreshed-access-token");
-    response.set_token_type("Bearer");
-    response.set_expires_in(3600);
-    done(std::move(response));
+    authrefresh::Token token;
+    token.access_token = "refreshed-access-token";
+    token.issued_at = absl::Now();
+    token.expires_at = token.issued_at + absl::Hours(1);
+    done(std::move(token));
   }
 
  private:
@@ -128,8 +128,8 @@ int main() {
   const std::string version = authrefresh::Version();
   std::printf("authrefresh %s\n", version.c_str());
   Check(version == AUTHREFRESH_VERSION_STRING && AUTHREFRESH_VERSION_MAJOR == 0 &&
-            AUTHREFRESH_VERSION_MINOR >= 4,
-        "authrefresh::Version() is the 0.4+ version of the headers", version);
+            AUTHREFRESH_VERSION_MINOR >= 5,
+        "authrefresh::Version() is the 0.5+ version of the headers", version);
 
   const std::string fingerprint = authrefresh::TokenFingerprint("a-secret-token");
   Check(fingerprint.rfind("sha256:", 0) == 0 && fingerprint.find("secret") == std::string::npos,

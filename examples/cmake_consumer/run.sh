@@ -6,7 +6,7 @@
 #  1. configure, build and install authrefresh (Release, static) from this
 #     source tree into WORK_DIR/prefix;
 #  2. build this consumer against the installed package
-#     (find_package(authrefresh 0.4 CONFIG), CMAKE_PREFIX_PATH) and run it;
+#     (find_package(authrefresh 0.5 CONFIG), CMAKE_PREFIX_PATH) and run it;
 #  3. build the same main.cc with pkg-config alone and run it;
 #  4. build the consumer with authrefresh as a subdirectory
 #     (add_subdirectory of the source tree) and run it.
@@ -58,7 +58,7 @@ if grep -rlF -e "$src" -e "$work/authrefresh-build" "$prefix"; then
 fi
 check "no installed file names the source or the build tree"
 
-step "2. consumer: find_package(authrefresh 0.4 CONFIG REQUIRED) with CMAKE_PREFIX_PATH=$prefix"
+step "2. consumer: find_package(authrefresh 0.5 CONFIG REQUIRED) with CMAKE_PREFIX_PATH=$prefix"
 cmake -S "$here" -B "$work/consumer-build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix"
 cmake --build "$work/consumer-build" -j "$jobs"
