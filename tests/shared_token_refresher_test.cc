@@ -208,6 +208,26 @@ TEST(SharedToken, TheRecordIsReadAgainAfterTheLeaseIsTaken) {
   EXPECT_EQ(r.manager->CurrentToken().refresh_token, "rt-1");
 }
 
+// Through a TokenManager: the token another replica wrote is adopted with
+// its expiry and issue time to the millisecond. (Rebuilt into a wire
+// response, expires_in would round it down to whole seconds and the adopter
+// would refresh up to a second early: more grants than one process alone.)
+TEST(SharedToken, AnAdoptedTokenKeepsItsExactExpiry) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"});
+  const absl::Time now = absl::Now();
+  const Token other{"at-other", "rt-other", now + absl::Milliseconds(1'923), "read",
+                    now - absl::Milliseconds(77)};
+  ASSERT_EQ(fake->CompareAndSwap(0, SharedRecord{1, other}).value_or(false), true);
+  EXPECT_EQ(r.NeedNewToken().Get().value_or("failed"), "at-other");
+  const Token adopted = r.manager->CurrentToken();
+  EXPECT_EQ(adopted.expires_at, other.expires_at);
+  EXPECT_EQ(adopted.issued_at, other.issued_at);
+  EXPECT_EQ(adopted.refresh_token, "rt-other");
+  EXPECT_EQ(service->grants(), 0);
+}
+
 TEST(SharedToken, AHolderThatDiedIsReplacedWhenItsLeaseRunsOut) {
   auto fake = std::make_shared<FakeSharedBackend>();
   auto service = std::make_shared<RotatingTokenService>();
