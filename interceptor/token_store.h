@@ -27,8 +27,11 @@ class TokenStore {
   virtual absl::StatusOr<std::optional<Token>> Load() = 0;
 
   // Saves `token` durably, replacing what was saved. The TokenManager calls
-  // it after every refresh and SetToken, before any waiting call is released,
-  // on the thread that completed the refresh. Calls are never concurrent.
+  // it after every refresh and SetToken, before the calls waiting for that
+  // token are released, on the thread that completed the refresh or called
+  // SetToken. Calls never overlap and never go back to an older token: when
+  // a refresh and SetToken finish at once, one thread saves both in order,
+  // or only the newer if the older had not started.
   virtual absl::Status Save(const Token& token) = 0;
 };
 

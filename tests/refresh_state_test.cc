@@ -287,6 +287,40 @@ TEST(RefreshState, SetTokenDiscardsTheGrantInFlightAndGrantsAgainForWaiters) {
   EXPECT_EQ(s.token().access_token, "");
 }
 
+// SetToken with a token that cannot be sent and no refresh token: the
+// waiting calls fail now, as a new call would, instead of waiting out their
+// deadlines.
+TEST(RefreshState, SetTokenWithNothingToGrantWithFailsTheWaiters) {
+  RefreshState s(Options(), true, Token{"", "rt-0"}, kT0);
+  Decision set = s.SetToken(Token{"at-expired", "", kT0 - absl::Seconds(1), ""}, kT0, true);
+  EXPECT_FALSE(set.grant.has_value());
+  EXPECT_EQ(set.ended, TerminalReason::kSessionExpired);
+  EXPECT_EQ(set.release, Release::kWithStatus);
+  EXPECT_THAT(set.release_status,
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("no refresh token")));
+  // With no call waiting nothing ends: the next call decides.
+  RefreshState quiet(Options(), true, Token{"", "rt-0"}, kT0);
+  Decision none = quiet.SetToken(Token{"", ""}, kT0, false);
+  EXPECT_FALSE(none.ended.has_value());
+  EXPECT_EQ(none.release, Release::kNone);
+}
+
+// The same when the grant in flight at SetToken comes back: its answer is
+// dropped, and there is nothing to grant again with.
+TEST(RefreshState, ADiscardedGrantWithNothingToGrantWithFailsTheWaiters) {
+  RefreshState s(Options(), true, Valid(), kT0);
+  AwaitDecision a = s.Await(Rejected(1), kT0, 0);
+  ASSERT_TRUE(a.then.grant.has_value());
+  Decision set = s.SetToken(Token{"", ""}, kT0, true);
+  EXPECT_EQ(set.release, Release::kNone);  // the grant in flight may still be dropped
+  Decision stale = s.OnGrantDone(Granted(*a.then.grant, Token{"at-stale", "rt-stale"}), kT0,
+                                 true);
+  EXPECT_EQ(stale.report->outcome, GrantReport::Outcome::kDiscarded);
+  EXPECT_FALSE(stale.grant.has_value());
+  EXPECT_EQ(stale.release, Release::kWithStatus);
+  EXPECT_THAT(stale.release_status, StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
 TEST(RefreshState, ShutdownReleasesTheWaitersAndEndsEveryTransition) {
   RefreshState s(Options(), true, Valid(), kT0);
   AwaitDecision a = s.Await(Rejected(1), kT0, 0);

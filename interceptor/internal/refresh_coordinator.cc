@@ -53,6 +53,7 @@ RefreshCoordinator::Effects RefreshCoordinator::TakeEffectsLocked(Decision d) {
   }
   publisher_.SetRejected(state_.rejected_generation());
   if (d.early_refresh) publisher_.SetEarlyRefresh(*d.early_refresh);
+  if (d.save) fx.save_generation = state_.generation();
   if (d.cancel_retry) fx.cancel = std::move(retry_timer_);
   if (d.retry_at) retry_timer_.reset();  // the one that fired, if any
   if (d.release != Release::kNone) {
@@ -86,7 +87,7 @@ void RefreshCoordinator::Apply(Effects fx, const GrantFailure* failure) {
   if (d.ended) diagnostics_.Ended(*d.ended, fx.current->terminal);
   if (d.retry_at) ScheduleRetry(*d.retry_at);
   if (d.save) {
-    Persist(*d.save);
+    Persist(fx.save_generation, *d.save);
     if (d.refreshed && options_.on_tokens_refreshed) {
       gate_.Run([&] { options_.on_tokens_refreshed(*d.save); });
     }
@@ -308,8 +309,11 @@ void RefreshCoordinator::CountReplay() {
   diagnostics_.CallReplayed();
 }
 
-void RefreshCoordinator::Persist(const Token& token) {
-  if (options_.store == nullptr) return;
+void RefreshCoordinator::Persist(uint64_t generation, const Token& token) {
+  if (options_.store != nullptr) saver_.Save(generation, token);
+}
+
+void RefreshCoordinator::SaveNow(const Token& token) {
   gate_.Run([&] {
     absl::Status s = options_.store->Save(token);
     if (!s.ok()) {

@@ -32,6 +32,7 @@
 #include "interceptor/clock.h"
 #include "interceptor/internal/callback_gate.h"
 #include "interceptor/internal/mutex.h"
+#include "interceptor/internal/ordered_saver.h"
 #include "interceptor/internal/refresh_diagnostics.h"
 #include "interceptor/internal/refresh_state.h"
 #include "interceptor/internal/token_publisher.h"
@@ -144,6 +145,7 @@ class RefreshCoordinator
     std::vector<Waiter> release;
     Snapshot current;  // after the decision
     std::shared_ptr<Clock::Timer> cancel;  // the retry timer to cancel
+    uint64_t save_generation = 0;          // of decision.save
   };
 
   RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher, TokenManagerOptions options,
@@ -164,7 +166,10 @@ class RefreshCoordinator
   void OnRetryTimer() ABSL_LOCKS_EXCLUDED(mu_);
   void ArmDeadline(uint64_t ticket, absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   void OnWaiterDeadline(uint64_t ticket) ABSL_LOCKS_EXCLUDED(mu_);
-  void Persist(const Token& token) ABSL_LOCKS_EXCLUDED(mu_);
+  // Hands `token` to the store through saver_ (in generation order).
+  void Persist(uint64_t generation, const Token& token) ABSL_LOCKS_EXCLUDED(mu_);
+  // One store Save, on this thread, reporting a failure.
+  void SaveNow(const Token& token) ABSL_LOCKS_EXCLUDED(mu_);
   // Calls each waiter with `result`, cancelling its deadline timer first.
   static void Complete(std::vector<Waiter> waiters, const absl::StatusOr<Snapshot>& result);
 
@@ -173,6 +178,7 @@ class RefreshCoordinator
   CallbackGate gate_;
   const RefreshDiagnostics diagnostics_;
   TokenPublisher publisher_;
+  OrderedSaver saver_{[this](const Token& token) { SaveNow(token); }};
   std::atomic<uint64_t> calls_replayed_{0};
 
   mutable Mutex mu_;

@@ -197,10 +197,21 @@ void RefreshState::Discarded(absl::Time now, bool has_waiters, Decision* d) {
   // Made before SetToken: its answer no longer matters. Calls that still
   // need a token get a grant with the new refresh token now; starting it
   // earlier would have put two grants in flight.
-  if (has_waiters && !retry_scheduled_ && terminal_.ok() && !SendableAt(now) &&
-      !CannotGrant()) {
-    d->grant = BeginRefresh(now, false);
+  if (has_waiters && !retry_scheduled_ && terminal_.ok() && !SendableAt(now)) {
+    GrantForWaiters(now, d);
   }
+}
+
+void RefreshState::GrantForWaiters(absl::Time now, Decision* d) {
+  if (!CannotGrant()) {
+    d->grant = BeginRefresh(now, false);
+    return;
+  }
+  // Nothing to grant with: the waiting calls fail now, as a new call would,
+  // instead of waiting out their deadlines.
+  End(TerminalReason::kSessionExpired, NoRefreshTokenStatus(), now, d);
+  d->release = Decision::Release::kWithStatus;
+  d->release_status = terminal_;
 }
 
 void RefreshState::ResetFailures() {
@@ -284,8 +295,8 @@ Decision RefreshState::SetToken(Token token, absl::Time now, bool has_waiters) {
   d.save = token_;
   if (SendableAt(now)) {
     d.release = Decision::Release::kWithToken;
-  } else if (has_waiters && !refreshing_ && !CannotGrant()) {
-    d.grant = BeginRefresh(now, false);
+  } else if (has_waiters && !refreshing_) {
+    GrantForWaiters(now, &d);
   }
   return d;
 }

@@ -158,6 +158,9 @@ class RefreshState {
   void Failed(const GrantFailure& failure, const GrantOrder& order, absl::Time now,
               Decision* d);
   void Discarded(absl::Time now, bool has_waiters, Decision* d);
+  // Calls wait for a token that is not sendable: start a grant, or, with no
+  // refresh token to grant with, end the session and fail them.
+  void GrantForWaiters(absl::Time now, Decision* d);
   void ResetFailures();
 
   const absl::Duration refresh_margin_;
