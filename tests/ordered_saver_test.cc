@@ -21,44 +21,45 @@ namespace {
 using internal::OrderedSaver;
 using ::testing::ElementsAre;
 
-// Records every save; each blocks until the test releases it.
+// Records every save; each blocks until the test releases it. (Its lock
+// is internal::Mutex, which ThreadSanitizer sees.)
 class BlockingStore {
  public:
   void Save(const Token& token) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     EXPECT_FALSE(saving_) << "two saves overlap";
     saving_ = true;
     entered_.push_back(token.access_token);
+    changed_.SignalAll();
     const size_t mine = entered_.size();
-    auto released = [this, mine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return released_ >= mine;
-    };
-    mu_.Await(absl::Condition(&released));
+    while (released_ < mine) mu_.Wait(&changed_);
     saving_ = false;
   }
   // Waits until a save of `access_token` has started.
   void AwaitSaving(const std::string& access_token) {
-    absl::MutexLock lock(&mu_);
-    auto entered = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return std::find(entered_.begin(), entered_.end(), access_token) != entered_.end();
-    };
-    mu_.Await(absl::Condition(&entered));
+    internal::MutexLock lock(&mu_);
+    while (std::find(entered_.begin(), entered_.end(), access_token) == entered_.end()) {
+      mu_.Wait(&changed_);
+    }
   }
   void ReleaseOne() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     ++released_;
+    changed_.SignalAll();
   }
   void ReleaseAll() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     released_ = 1'000'000;
+    changed_.SignalAll();
   }
   std::vector<std::string> saved() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return entered_;
   }
 
  private:
-  absl::Mutex mu_;
+  internal::Mutex mu_;
+  absl::CondVar changed_;
   bool saving_ ABSL_GUARDED_BY(mu_) = false;
   size_t released_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> entered_ ABSL_GUARDED_BY(mu_);
