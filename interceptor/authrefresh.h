@@ -15,9 +15,11 @@
 // Bazel: deps = ["@authrefresh//interceptor:authrefresh"].
 // CMake: find_package(authrefresh CONFIG REQUIRED), link authrefresh::authrefresh.
 //
-// Public API: the headers in interceptor/ (this one includes them) and
-// protos/token_service.proto. Everything in interceptor/internal/ may change
-// in any release.
+// Public API: the headers in interceptor/ and protos/token_service.proto.
+// This one includes them all but http_token_refresher.h, shared_token.h and
+// redis_backend.h, which you include yourself (Bazel targets
+// :http_token_refresher, :shared_token, :redis_backend). Everything in
+// interceptor/internal/ may change in any release.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_
 #define AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_

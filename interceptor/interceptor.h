@@ -1,10 +1,11 @@
 // interceptor/interceptor.h
 //
 // Defines `InterceptorOptions`, `CreateAuthRefreshChannel()`,
-// `MakeAuthRefreshInterceptorFactory()` and `AuthRefreshChannelArguments()`:
-// how a channel gets authrefresh.
+// `MakeAuthRefreshChannelSetup()` and `AuthRefreshChannelSetup`: how a
+// channel gets authrefresh.
 //
-// On every call through such a channel, of any shape (unary, server-,
+// On every call through such a channel to a method it does not exclude
+// (InterceptorOptions::excluded_methods), of any shape (unary, server-,
 // client- and bidi-streaming; sync, callback and completion-queue APIs;
 // generated stubs and GenericStub alike):
 //  * `authorization: Bearer <token>` is attached by call credentials that
@@ -24,12 +25,22 @@
 //    default), because gRPC 1.51's retry compresses its kept copy of the
 //    message in place and would send it compressed twice (grpc/grpc#37742);
 //    a client-streaming or bidi call, because gRPC 1.51's retry can lose its
-//    half-close.
+//    half-close;
+//  * limit: a compressed, client-streaming or bidi call to a method whose
+//    retryPolicy also retries codes other than UNAUTHENTICATED (the
+//    application's own) is never sent again, for any code: its second
+//    attempt is stopped and the call ends UNAVAILABLE, and no refresh
+//    starts, since a second attempt there does not prove a rejection.
 //
-// Threads: the call path starts none; waits and replays complete on gRPC's
-// threads. MakeHttpTokenRefresher and MakeSharedTokenRefresher each own one
-// worker thread for their I/O, started on their first grant;
-// MakeGrpcTokenRefresher uses gRPC's callback API and owns none.
+// Threads: the call path starts none. A call waiting for a refresh is
+// released on the thread that ends its wait: the one completing the refresh
+// (the HTTP or shared refresher's worker thread; a gRPC thread for
+// MakeGrpcTokenRefresher), the one calling SetToken() or destroying the
+// TokenManager, or a gRPC executor thread (its deadline, its cancellation;
+// SystemClock()'s timers). MakeHttpTokenRefresher and
+// MakeSharedTokenRefresher each own one worker thread for their I/O, started
+// on their first grant; MakeGrpcTokenRefresher uses gRPC's callback API and
+// owns none.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERCEPTOR_H_
@@ -67,8 +78,8 @@ struct InterceptorOptions {
   // then starts the shared refresh so that the next call succeeds. Null
   // means IsTokenRejection(). UNAUTHENTICATED statuses that gRPC's client
   // makes itself never count, whatever this says. It does not decide the
-  // replay: gRPC replays every UNAUTHENTICATED answered before the commit
-  // point, once, before the answer can be read; loop protection
+  // replay: gRPC replays an UNAUTHENTICATED answered before the commit point
+  // (see the top of this file) before the answer can be read; loop protection
   // (TokenManagerOptions::min_refresh_interval) bounds what such replays
   // cost when a new token does not help (e.g. insufficient_scope).
   std::function<bool(const ServerAnswer& answer)> is_rejection;
@@ -78,29 +89,33 @@ struct InterceptorOptions {
   // is the same). A call whose request messages exceed it is committed as
   // soon as they do: a rejection after that is not replayed; it reaches the
   // application and starts the refresh, so that the next call succeeds.
-  // CreateAuthRefreshChannel and AuthRefreshChannelArguments set it unless
+  // CreateAuthRefreshChannel and MakeAuthRefreshChannelSetup set it unless
   // your channel arguments already do.
   size_t replay_buffer_bytes = size_t{256} << 10;
 };
 
 // Marks one call so that authrefresh attaches the current token but
-// neither waits for, nor starts, a refresh: the call goes out at once, with
-// the token as it is (none while there is none). Call before starting the
-// call. The mark is metadata that authrefresh removes before the call leaves
-// the process.
+// neither waits for, nor starts, a refresh (not a proactive one, nor after
+// a rejection): the call goes out at once with the token as it is, even
+// expired or rejected (none while there is none, or after refreshing
+// stopped for good). Call before starting the call. The mark is metadata
+// that authrefresh removes before the call is sent; on an excluded method
+// authrefresh does not see the call, and the mark goes to the server.
 void SkipTokenRefresh(grpc::ClientContext* context);
 
 // A channel to `target` whose calls carry `manager`'s token and are replayed
 // once after a rejection. `args` are kept; authrefresh merges its replay
 // policy into their service config (grpc.service_config: UNAUTHENTICATED is
 // added to each retryPolicy's codes, and methods without one get
-// {maxAttempts: 2, retryableStatusCodes: [UNAUTHENTICATED]}). If `args`
-// cannot carry it (retries turned off with grpc.enable_retries = 0, a
-// service config that is not valid JSON, a hedgingPolicy), the channel is
-// still returned but every call fails, naming the problem, and nothing is
-// sent: FAILED_PRECONDITION for retries turned off, INVALID_ARGUMENT for the
-// service config. These are misconfigurations, not credential failures, so
-// they are not UNAUTHENTICATED: no login or refresh can fix them.
+// {maxAttempts: 2, retryableStatusCodes: [UNAUTHENTICATED]}; excluded
+// methods get no replay). If `args` cannot carry it (retries turned off with
+// grpc.enable_retries = 0, a service config that is not a valid service
+// config object, a hedgingPolicy), the channel is still returned but every
+// call to a method it does not exclude fails, naming the problem, and nothing
+// is sent (excluded methods work as on a plain channel): FAILED_PRECONDITION
+// for retries turned off, INVALID_ARGUMENT for the service config. These are
+// misconfigurations, not credential failures, so they are not
+// UNAUTHENTICATED: no login or refresh can fix them.
 std::shared_ptr<grpc::Channel> CreateAuthRefreshChannel(
     const std::string& target,
     std::shared_ptr<grpc::ChannelCredentials> credentials,
@@ -111,7 +126,7 @@ std::shared_ptr<grpc::Channel> CreateAuthRefreshChannel(
 // grpc::experimental::CreateCustomChannelWithInterceptors(): the channel
 // arguments and the interceptor, made together as CreateAuthRefreshChannel
 // makes them. Fails, naming the problem, where CreateAuthRefreshChannel
-// would return a channel that refuses every call.
+// would return a channel that refuses its calls.
 //
 //   auto setup = authrefresh::MakeAuthRefreshChannelSetup(manager, {}, my_args);
 //   if (!setup.ok()) { /* setup.status() says why */ }

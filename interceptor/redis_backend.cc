@@ -363,10 +363,12 @@ class RedisBackend final : public SharedTokenBackend {
   const std::string channel_;
   const internal::RedisRecordCodec codec_;
   const std::shared_ptr<Clock> clock_;
-  // Used by one thread at a time (the class comment in redis_backend.h):
+  // Used by one thread at a time ("Thread safety" in redis_backend.h):
   // nothing to guard.
   Context connection_;  // commands; null until the first call, or after an I/O error
-  Context subscriber_;  // subscribed to channel_; null until the first WaitForChange
+  // Subscribed to channel_; null until the first WaitForChange, and after an
+  // I/O error on either connection.
+  Context subscriber_;
   std::shared_ptr<WakeFd> wake_fd_;  // null until the first wait
 };
 

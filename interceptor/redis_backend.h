@@ -24,8 +24,9 @@
 //
 // Errors: Redis unreachable, a timeout or a lost connection is UNAVAILABLE
 // (the message names the host:port or socket); the connection is dropped and
-// the next call connects again. A refused AUTH, NOAUTH or NOPERM is
-// PERMISSION_DENIED. A record this backend cannot decrypt is
+// the next call connects again. A refused AUTH, WRONGPASS, NOAUTH or NOPERM
+// is PERMISSION_DENIED. A record this backend cannot decrypt, or one that is
+// encrypted when encryption_key is empty (or in clear when it is set), is
 // FAILED_PRECONDITION; a malformed record is INTERNAL naming the field.
 // Messages never contain a token, a password or the encryption key.
 //
@@ -72,9 +73,10 @@ struct RedisBackendOptions {
   std::shared_ptr<Clock> clock;
 };
 
-// Checks `options` (INVALID_ARGUMENT naming the option: empty key_prefix,
-// port outside 1..65535, encryption_key not 32 bytes, user without password,
-// non-positive timeouts) and returns a backend. Does not connect: Redis need
+// Checks `options` (INVALID_ARGUMENT naming the option: empty key_prefix;
+// without unix_socket, an empty host or a port outside 1..65535;
+// encryption_key not 32 bytes; user without password; timeouts not positive
+// and finite) and returns a backend. Does not connect: Redis need
 // not be up; the first call connects.
 absl::StatusOr<std::unique_ptr<SharedTokenBackend>> MakeRedisBackend(
     RedisBackendOptions options);

@@ -56,9 +56,9 @@ struct SharedRecord {
 
 // One shared record and one lease. Implementations block (network or file
 // I/O); MakeSharedTokenRefresher calls them from its own thread only, one at
-// a time. An unreachable backend is UNAVAILABLE; other codes are
-// misconfigurations (wrong password, wrong encryption key, ...), and
-// messages never contain a token.
+// a time. An unreachable backend is UNAVAILABLE; a misconfigured one (wrong
+// password, wrong encryption key, no permission) PERMISSION_DENIED or
+// FAILED_PRECONDITION. Messages never contain a token.
 class SharedTokenBackend {
  public:
   virtual ~SharedTokenBackend() = default;
@@ -122,7 +122,8 @@ struct SharedTokenRefresherOptions {
   };
   WhenUnavailable when_unavailable = WhenUnavailable::kWait;
   // One line per protocol step (adopted, lease taken, waiting, written, ...),
-  // with tokens shown only as TokenFingerprint(). Unset: nothing formatted.
+  // with tokens shown only as TokenFingerprint(). Unset: nothing is logged
+  // (the lines are still built, a few per refresh).
   std::function<void(absl::string_view)> debug_log;
   // The time of every wait and deadline above (lease_ttl's and max_wait's
   // ends, the pauses between write attempts); null means SystemClock(). A
@@ -138,10 +139,12 @@ struct SharedTokenRefresherOptions {
 // the backend's I/O; no application thread waits on it. Destroying the
 // refresher during a grant waits for that grant (at most lease_ttl), so that
 // a refresh token the token service already rotated is written, not lost.
-// A backend that refuses the password or the encryption key fails the
-// refresh FAILED_PRECONDITION "shared token backend: ...", which the failure
-// policy treats as a rejected client (terminal: calls fail UNAUTHENTICATED,
-// on_client_rejected runs); other backend failures are transient. NeedsRefreshToken()
+// A backend error fails the refresh "shared token backend: ...": its
+// PERMISSION_DENIED or FAILED_PRECONDITION (Redis refusing the password, a
+// wrong encryption key, the file backend's EACCES, EROFS, ENOSPC, ...) as
+// FAILED_PRECONDITION, a rejected client in the failure-policy table of
+// token_manager.h; any other code as UNAVAILABLE (but a backend that is
+// UNAVAILABLE under kRefreshLocally means a local grant). NeedsRefreshToken()
 // is the inner refresher's; a grant presents the shared record's refresh
 // token when there is a record, so a replica never presents a refresh token
 // another replica already rotated. INVALID_ARGUMENT for a null inner or

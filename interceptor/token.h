@@ -16,13 +16,17 @@ namespace authrefresh {
 // An OAuth 2.0 access token and the refresh token that renews it.
 struct Token {
   // Sent as `authorization: Bearer <access_token>`. Empty means "none yet":
-  // the first call starts a refresh.
+  // the first call starts a refresh (or, with no refresh token to present,
+  // ends the session: see refresh_token).
   std::string access_token;
-  // Presented to the token service to get a new access token. Empty means the
-  // session cannot be refreshed: a rejection ends the session.
+  // Presented to the token service to get a new access token. Empty, with a
+  // refresher that needs one (TokenRefresher::NeedsRefreshToken): the
+  // session ends as soon as a new access token is needed. Refreshers that
+  // need none are never given it.
   std::string refresh_token;
-  // When the access token stops being valid. Calls never send a token at or
-  // past this time; they wait for a refresh instead.
+  // When the access token stops being valid. Calls do not send a token at or
+  // past this time; they wait for a refresh instead (SkipTokenRefresh() calls
+  // send it as it is).
   absl::Time expires_at = absl::InfiniteFuture();
   // The scope granted, as the token service reported it (informational).
   std::string scope;

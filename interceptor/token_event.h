@@ -14,20 +14,16 @@
 
 namespace authrefresh {
 
-// Why refreshing stopped for good, until TokenManager::SetToken(). The
-// failure-policy table in token_manager.h says what calls see.
+// Why refreshing stopped for good, until TokenManager::SetToken(). Which
+// refresh outcomes lead to each, and what calls see, is the failure-policy
+// table in token_manager.h.
 enum class TerminalReason {
-  // The refresh token (the session) is dead: the user must log in again.
-  // The token service answered UNAUTHENTICATED (OAuth invalid_grant) to a
-  // refresh-token grant, or the refresher needs a refresh token and there is
-  // none. Never the outcome of a grant that presented no refresh token.
+  // The refresh token (the session) is dead, or there is none to present:
+  // the user must log in again.
   kSessionExpired,
   // The token service rejected this client or its request: its credentials
-  // or configuration are wrong (invalid_client, unauthorized_client, an HTTP
-  // 401, invalid_scope, unsupported_grant_type; a refresher's
-  // PERMISSION_DENIED, INVALID_ARGUMENT or FAILED_PRECONDITION, or its
-  // UNAUTHENTICATED to a grant that presented no refresh token). Logging in
-  // again cannot fix it; an operator must.
+  // or configuration are wrong. Logging in again cannot fix it; an operator
+  // must.
   kClientRejected,
 };
 
@@ -37,7 +33,7 @@ struct TokenEvent {
     kRefreshStarted,    // token_fingerprint: the refresh token presented
     kRefreshSucceeded,  // duration; token_fingerprint: the new access token
     kRefreshFailed,     // duration; reason; terminal (and terminal_reason)
-    kCallReplayed,      // a rejected call was sent again with a newer token
+    kCallReplayed,      // gRPC sent a call again (TokenManagerStats::calls_replayed)
     kSessionExpired,    // reason: the status calls now fail with
     kClientRejected,    // reason: the status calls now fail with
   };

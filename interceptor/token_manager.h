@@ -9,9 +9,10 @@
 // if none is.
 //
 // The failure policy. This table is the one statement of what a refresh
-// outcome means; the refreshers' errors are classified by their status code
-// (TokenRefresher::Refresh), and every status below is made by authrefresh,
-// never sent by a server:
+// outcome means. The left column is the refresher's status code
+// (TokenRefresher::Refresh), which may be the token service's own; the
+// statuses calls get (the other columns) are made by authrefresh, never
+// passed on from a server:
 //
 //   refresh outcome                  waiting calls               later calls
 //   -------------------------------  --------------------------  -------------
@@ -69,9 +70,12 @@ class TokenManager {
       Token initial, std::unique_ptr<TokenRefresher> refresher,
       TokenManagerOptions options = {});
 
-  // Fails every call still waiting for a refresh (UNAVAILABLE, "TokenManager
-  // destroyed"), cancels the refresh in flight, and returns after any
-  // callback already running has returned. No callback runs afterwards.
+  // Fails every call still waiting for a refresh (UNAVAILABLE, "the
+  // TokenManager was destroyed while the call waited for a token refresh"),
+  // then destroys the refresher, which cancels its grant in flight (a shared
+  // refresher first waits for that grant, at most lease_ttl: shared_token.h),
+  // and returns after any callback already running has returned. No callback
+  // runs afterwards.
   ~TokenManager();
 
   TokenManager(const TokenManager&) = delete;

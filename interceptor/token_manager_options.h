@@ -25,9 +25,11 @@ struct TokenManagerOptions {
   // Called once when the session expires (TerminalReason::kSessionExpired:
   // the user must log in again), before the calls that waited for the
   // refresh fail with the same UNAUTHENTICATED status, which names the token
-  // service's reason. A call that starts while it runs may already fail
-  // with that status. Runs on the thread that completed the refresh; keep it
-  // short. It may call SetToken().
+  // service's reason (or that there is no refresh token). A call that starts
+  // while it runs may already fail with that status. Runs on the thread that
+  // found the session over: the one that completed the refresh, or, with no
+  // refresh token to present, that of the call or SetToken() that needed a
+  // grant. Keep it short. It may call SetToken().
   std::function<void(const absl::Status&)> on_session_expired;
 
   // Called once when the token service rejects this client or its request
@@ -43,18 +45,21 @@ struct TokenManagerOptions {
   // the thread that completed the refresh; keep it short.
   std::function<void(const Token&)> on_tokens_refreshed;
 
-  // Proactive refresh: once a token is within this margin of expires_at, the
-  // next call starts one background refresh and goes out with the still-valid
-  // token; no call waits for it. The margin is the smaller of
-  // `refresh_margin` and `refresh_margin_fraction` of the token's lifetime
-  // (from Token::issued_at, or from when the manager got it), so a 2-minute
-  // token refreshes 30 s early. Past expires_at, calls wait for the refresh
-  // instead.
+  // Proactive refresh: once a token is inside this margin before expires_at
+  // (at the point refresh_jitter picks), the next call starts one background
+  // refresh and goes out with the still-valid token; no call waits for it.
+  // The margin is the smaller of `refresh_margin` and
+  // `refresh_margin_fraction` of the token's lifetime (from Token::issued_at,
+  // or from when the manager got it): with the defaults, 30 s for a 2-minute
+  // token, 60 s for a 1-hour one. Past expires_at, calls wait for the
+  // refresh instead.
   absl::Duration refresh_margin = absl::Seconds(60);
   double refresh_margin_fraction = 0.25;
   // Where inside the margin the background refresh starts: up to this
   // fraction of the margin after its start (0: at the start; clamped to
-  // [0, 1]). The point is drawn from the access token itself (its SHA-256),
+  // [0, 1]). With the defaults, a 1-hour token refreshes between 60 s and
+  // 30 s before expires_at, a 2-minute token between 30 s and 15 s. The
+  // point is drawn from the access token itself (its SHA-256),
   // not from a random number: credentials refresh at different points, and
   // every replica that holds the same token (shared_token.h) picks the same
   // point, so that one grant serves them all, as it would one process.
@@ -89,8 +94,8 @@ struct TokenManagerOptions {
   std::function<void(const TokenEvent&)> on_event;
 
   // The most verbose diagnostics: one line per refresh event (started,
-  // succeeded, failed, discarded, loop protection, session expired, a
-  // waiting call's deadline, a failed save). Tokens appear only as
+  // succeeded, failed, discarded, loop protection, session expired or client
+  // rejected, a waiting call's deadline, a failed save). Tokens appear only as
   // TokenFingerprint(). Runs on the thread of the event, never under
   // authrefresh's locks. Unset: nothing is formatted.
   std::function<void(absl::string_view)> debug_log;
@@ -113,8 +118,14 @@ struct TokenManagerStats {
   uint64_t refreshes_failed = 0;  // transient and terminal
   uint64_t sessions_expired = 0;  // terminal: TerminalReason::kSessionExpired
   uint64_t clients_rejected = 0;  // terminal: TerminalReason::kClientRejected
-  uint64_t calls_replayed = 0;    // calls sent again after a rejection
-  uint64_t calls_waited = 0;      // calls that waited for a refresh
+  // Attempts after a call's first whose credentials authrefresh ran (each
+  // TokenEvent::kCallReplayed): mostly replays after a rejection, also
+  // retries under the application's own retryPolicy; counted before the
+  // attempt gets its token. A call with three attempts counts two.
+  uint64_t calls_replayed = 0;
+  // Attempts that waited for a refresh: a call whose first attempt and
+  // replay both wait counts two.
+  uint64_t calls_waited = 0;
 };
 
 }  // namespace authrefresh

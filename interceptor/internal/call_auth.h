@@ -8,12 +8,15 @@
 //    or a server has rejected it;
 //  * a replay, which core makes after the server's UNAUTHENTICATED, asks the
 //    coordinator for a token newer than the one the previous attempt
-//    carried, and waits for the one shared refresh if there is none yet.
-// At the end of the call, CallAuth reads the final answer: it starts the
-// refresh for a rejection that could not be replayed, records tokens that a
-// server accepted (loop protection), and turns authrefresh's own failures
-// (session expired, refresh failing) into the statuses the failure policy
-// names instead of gRPC's "Getting metadata from plugin failed".
+//    carried, and waits for the one shared refresh if there is none yet
+//    (attempts after the second, under an application's own retry policy,
+//    take any good token).
+// CallAuth starts the refresh for a rejection that no replay will fix, when
+// it stops a replay or from the call's final answer. At the end of the call
+// it also records tokens that a server accepted (loop protection), and
+// turns authrefresh's own failures (session expired, refresh failing) into
+// the statuses the failure policy names instead of gRPC's "Getting metadata
+// from plugin failed".
 //
 // Calls that carry their own `authorization` metadata are left alone; calls
 // with their own per-call CallCredentials are refused (gRPC cannot combine

@@ -1,7 +1,7 @@
 // interceptor/internal/interceptor_config.h
 //
-// What every call of one authrefresh channel shares, and two small helpers
-// the per-call code needs.
+// What every call of one authrefresh channel shares (`InterceptorConfig`),
+// and `DeadlineOf()`, which the per-call code needs.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_INTERCEPTOR_CONFIG_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_INTERCEPTOR_CONFIG_H_
@@ -75,7 +75,8 @@ class InterceptorConfig {
   const RejectionPolicy is_rejection;  // null: IsServerRejection; thread-safe
   // The channel's default compression (grpc.default_compression_algorithm).
   const grpc_compression_algorithm default_compression;
-  // Not OK: the channel could not be set up; every call fails with this.
+  // Not OK: the channel could not be set up; every call authrefresh handles
+  // fails with this (excluded methods get no interceptor).
   const absl::Status misconfigured;
 
  private:

@@ -36,7 +36,8 @@ class JwtSigner {
   // algorithm's type (RSA of at least 2048 bits for RS256, EC P-256 for
   // ES256), matching the certificate when one is given. Errors are
   // INVALID_ARGUMENT starting with `what` (the option's name) and naming the
-  // problem, never the key.
+  // problem, never the key; INTERNAL if OpenSSL cannot compute the
+  // certificate's thumbprint.
   static absl::StatusOr<std::shared_ptr<const JwtSigner>> Create(
       const JwsKeyMaterial& key, absl::string_view what);
   ~JwtSigner();
@@ -46,8 +47,6 @@ class JwtSigner {
   // header.payload.signature for the JSON object `claims_json`, with the
   // header {"alg", "typ":"JWT", "kid"?, "x5t"?, "x5t#S256"?}. Thread-safe.
   absl::StatusOr<std::string> Sign(absl::string_view claims_json) const;
-
-  JwsAlgorithm algorithm() const { return algorithm_; }
 
  private:
   struct Key;

@@ -4,6 +4,8 @@
 // made visible to ThreadSanitizer. Debian's abseil is not built with TSan, so
 // TSan cannot see the happens-before edges of absl::Mutex and reports false
 // races; this wrapper tells it about them with __tsan_acquire/__tsan_release.
+// Also `CallMutex` and `CallMutexLock`: an annotated std::mutex for the
+// interceptor's per-call locks.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_MUTEX_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_MUTEX_H_

@@ -94,18 +94,22 @@ class RefreshCoordinator
   // good, the refresh is backing off after max attempts, loop protection);
   // otherwise registers `done`, starting the refresh if none is in flight,
   // and calls it exactly once, unless CancelWait(ticket) returns true first.
-  // It runs on the thread that completed the refresh or timer; that may be
-  // this thread, before Await returns, if the refresher completes inline.
+  // It runs on the thread that ends the wait (the refresher's completion,
+  // SetToken, the deadline timer, Shutdown); that may be this thread, before
+  // Await returns, if the refresher completes inline.
   Wait Await(const WaitRequest& request, WaitCallback done) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes a waiter. True if it was still waiting: its callback will not
   // run. Never blocks.
   bool CancelWait(uint64_t ticket) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // A call's final answer was the server's rejection of the token of
-  // `generation` (a rejection that could not be replayed); start the refresh
-  // if that is still the current token and none is in flight or backing
-  // off, so that the next call succeeds. Never waits.
+  // A server rejected the token of `generation` and no replay will carry a
+  // new one: a call's final answer was a rejection (IsRejection), or a call
+  // that authrefresh does not let gRPC replay was rejected (StopReplay).
+  // Starts the refresh if that is still the current token, loop protection
+  // allows it, and none is in flight or backing off, so that the next call
+  // succeeds; with no refresh token to present, ends the session instead
+  // (on_session_expired runs on this thread). Does not wait for the refresh.
   void NoteRejection(uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A server accepted the token of `generation` (a call ended OK). A token
@@ -122,7 +126,8 @@ class RefreshCoordinator
   // in flight); the token that refresh brings counts as the rejected one.
   void NoteReplayRejected(uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // A rejected call was sent again (TokenManagerStats::calls_replayed).
+  // gRPC started an attempt after a call's first, and authrefresh's
+  // credentials ran for it (TokenManagerStats::calls_replayed).
   void CountReplay();
 
   void SetToken(Token token) ABSL_LOCKS_EXCLUDED(mu_);

@@ -96,8 +96,9 @@ struct AwaitDecision {
   Decision then;
 };
 
-// A finished grant, examined outside the lock: the token (checked, and
-// completed with what the answer did not carry) or what its error means.
+// A finished grant, examined outside the lock: the token (checked; what the
+// answer did not carry is filled in from the current token under the lock,
+// by OnGrantDone) or what its error means.
 struct GrantResult {
   GrantOrder order;
   std::optional<Token> token;
@@ -106,7 +107,7 @@ struct GrantResult {
 
 class RefreshState {
  public:
-  // `initial` is published as generation 1 (Initial()).
+  // `initial` (UsableToken) is the current token, generation 1.
   RefreshState(const TokenManagerOptions& options, bool needs_refresh_token,
                Token initial, absl::Time now);
 
@@ -123,7 +124,8 @@ class RefreshState {
   // A call asks for a sendable token; `accepted` is the newest generation a
   // server accepted.
   AwaitDecision Await(const WaitRequest& request, absl::Time now, uint64_t accepted);
-  // A call's final answer was the server's rejection of `generation`.
+  // A server rejected `generation` and no replay will carry a new token
+  // (RefreshCoordinator::NoteRejection).
   Decision OnRejection(uint64_t generation, absl::Time now, uint64_t accepted);
   // A replay that carried `generation` was rejected too (0: the replay ended
   // before its token arrived; the refresh in flight brings the rejected one).

@@ -6,7 +6,9 @@
 // second time when the server rejects it before committing it (no response
 // headers or message yet, its requests within the retry buffer). Core runs
 // the call's credentials once per attempt (call_auth.h), and the second run
-// waits for the shared refresh and attaches the new token.
+// waits for the shared refresh and attaches the new token. A call that gRPC
+// 1.51 cannot send twice safely (compressed, client-streaming, bidi) has its
+// second attempt stopped there instead (interceptor.h states the limits).
 //
 // An application's own service config is kept: UNAUTHENTICATED is merged
 // into each of its retry policies, and methods without one get authrefresh's.
@@ -35,7 +37,7 @@ namespace internal {
 class RetryScopes {
  public:
   // "/package.Service/Method" (an exact method) or "/package.Service/" (a
-  // whole service); `all` covers the default method config.
+  // whole service); AddAll() covers the default method config.
   void AddMethod(std::string method) { methods_.insert(std::move(method)); }
   void AddService(std::string service) { services_.insert(std::move(service)); }
   void AddAll() { all_ = true; }

@@ -1,6 +1,7 @@
 // interceptor/internal/status_conversion.h
 //
-// The one place where absl::Status and grpc::Status are converted.
+// The one place where absl::Status and grpc::Status are converted
+// (pending_attempt.cc turns absl codes into core's grpc_status_code itself).
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_STATUS_CONVERSION_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_STATUS_CONVERSION_H_
