@@ -20,30 +20,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "interceptor/internal/clock_wait.h"
+#include "interceptor/internal/redis_connection.h"
 #include "interceptor/internal/redis_record.h"
 #include "interceptor/internal/redis_scripts.h"
-#include "interceptor/internal/sigpipe_guard.h"
 
 namespace authrefresh {
 namespace {
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using Context = std::unique_ptr<redisContext, ContextDeleter>;
+using internal::RedisContext;
+using internal::RedisReply;
 
 class RedisBackend final : public SharedTokenBackend {
  public:
   explicit RedisBackend(RedisBackendOptions options)
       : options_(std::move(options)),
-        where_(options_.unix_socket.empty()
-                   ? absl::StrCat("Redis at ", options_.host, ":", options_.port)
-                   : absl::StrCat("Redis at unix socket ", options_.unix_socket)),
+        redis_({options_.host, options_.port, options_.unix_socket, options_.user,
+                options_.password, options_.connect_timeout, options_.command_timeout}),
         record_key_(absl::StrCat(options_.key_prefix, "record")),
         lease_key_(absl::StrCat(options_.key_prefix, "lease")),
         channel_(absl::StrCat(options_.key_prefix, "events")),
@@ -51,21 +43,20 @@ class RedisBackend final : public SharedTokenBackend {
         clock_(internal::ClockOrSystem(options_.clock)) {}
 
   absl::StatusOr<SharedRecord> Read() override {
-    absl::StatusOr<Reply> reply = Run({"HGETALL", record_key_}, "HGETALL");
+    absl::StatusOr<RedisReply> reply = Run({"HGETALL", record_key_}, "HGETALL");
     if (!reply.ok()) return reply.status();
     const redisReply& r = **reply;
     if (r.type != REDIS_REPLY_ARRAY || r.elements % 2 != 0) {
-      return Unexpected("HGETALL");
+      return redis_.Unexpected("HGETALL");
     }
     absl::flat_hash_map<absl::string_view, absl::string_view> fields;
     for (size_t i = 0; i < r.elements; i += 2) {
       const redisReply* name = r.element[i];
       const redisReply* value = r.element[i + 1];
       if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING) {
-        return Unexpected("HGETALL");
+        return redis_.Unexpected("HGETALL");
       }
-      fields[absl::string_view(name->str, name->len)] =
-          absl::string_view(value->str, value->len);
+      fields[absl::string_view(name->str, name->len)] = absl::string_view(value->str, value->len);
     }
     return codec_.Decode(fields);
   }
@@ -75,7 +66,8 @@ class RedisBackend final : public SharedTokenBackend {
     if (ttl <= absl::ZeroDuration() || ttl == absl::InfiniteDuration()) {
       return absl::InvalidArgumentError("TryAcquireLease: ttl must be positive and finite");
     }
-    const int64_t millis = std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(ttl, absl::Milliseconds(1))));
+    const int64_t millis =
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(ttl, absl::Milliseconds(1))));
     return RunScript(internal::kAcquireScript, {lease_key_}, {owner, absl::StrCat(millis)},
                      "TryAcquireLease");
   }
@@ -83,12 +75,12 @@ class RedisBackend final : public SharedTokenBackend {
   absl::StatusOr<bool> CompareAndSwap(uint64_t expected_generation,
                                       const SharedRecord& record) override {
     if (record.generation != expected_generation + 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "CompareAndSwap: the record's generation must be expected_generation + 1 (",
-          expected_generation + 1, "), not ", record.generation));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CompareAndSwap: the record's generation must be "
+                       "expected_generation + 1 (",
+                       expected_generation + 1, "), not ", record.generation));
     }
-    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> fields =
-        codec_.Encode(record);
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> fields = codec_.Encode(record);
     if (!fields.ok()) return fields.status();
     std::vector<std::string> args = {absl::StrCat(expected_generation),
                                      absl::StrCat(record.generation), channel_};
@@ -96,12 +88,14 @@ class RedisBackend final : public SharedTokenBackend {
       args.push_back(std::move(field));
       args.push_back(std::move(value));
     }
-    return RunScript(internal::kCompareAndSwapScript, {record_key_}, std::move(args), "CompareAndSwap",
+    return RunScript(internal::kCompareAndSwapScript, {record_key_}, std::move(args),
+                     "CompareAndSwap",
                      /*may_repeat=*/false);
   }
 
   absl::Status ReleaseLease(const std::string& owner) override {
-    return RunScript(internal::kReleaseScript, {lease_key_}, {owner, channel_}, "ReleaseLease").status();
+    return RunScript(internal::kReleaseScript, {lease_key_}, {owner, channel_}, "ReleaseLease")
+        .status();
   }
 
   absl::Status WaitForChange(uint64_t generation, absl::Duration timeout) override {
@@ -113,7 +107,7 @@ class RedisBackend final : public SharedTokenBackend {
         absl::Status subscribed = Subscribe();
         if (!subscribed.ok()) return subscribed;
       }
-      absl::StatusOr<Reply> reply =
+      absl::StatusOr<RedisReply> reply =
           Run({"EVAL", internal::kObserveScript, "2", record_key_, lease_key_}, "WaitForChange");
       if (!reply.ok()) return reply.status();
       // Run() reconnected and dropped the subscription: look again once
@@ -121,9 +115,8 @@ class RedisBackend final : public SharedTokenBackend {
       if (subscriber_ == nullptr) continue;
       const redisReply& r = **reply;
       if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
-          r.element[0]->type != REDIS_REPLY_STRING ||
-          r.element[1]->type != REDIS_REPLY_INTEGER) {
-        return Unexpected("WaitForChange");
+          r.element[0]->type != REDIS_REPLY_STRING || r.element[1]->type != REDIS_REPLY_INTEGER) {
+        return redis_.Unexpected("WaitForChange");
       }
       const absl::string_view stored(r.element[0]->str, r.element[0]->len);
       uint64_t current = 0;
@@ -149,88 +142,6 @@ class RedisBackend final : public SharedTokenBackend {
   }
 
  private:
-  absl::Status Unexpected(absl::string_view what) const {
-    return absl::InternalError(
-        absl::StrCat(where_, " answered ", what, " with an unexpected reply"));
-  }
-
-  // An I/O failure (or a timeout) on `c`, which is unusable afterwards.
-  absl::Status IoError(const redisContext& c, int saved_errno, absl::string_view what) const {
-    if (c.err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)) {
-      return absl::UnavailableError(absl::StrCat(where_, ": no answer to ", what, " within ",
-                                                 absl::FormatDuration(options_.command_timeout)));
-    }
-    return absl::UnavailableError(absl::StrCat(where_, ": ", what, " failed: ", c.errstr));
-  }
-
-  absl::Status ErrorReply(const redisReply& reply, absl::string_view what) const {
-    const std::string code = internal::RedisErrorCode(absl::string_view(reply.str, reply.len));
-    if (code == "NOAUTH") {
-      return absl::PermissionDeniedError(absl::StrCat(
-          where_, " requires authentication (NOAUTH): set RedisBackendOptions.password"));
-    }
-    if (code == "WRONGPASS" || code == "NOPERM") {
-      return absl::PermissionDeniedError(
-          absl::StrCat(where_, " refused ", what, " (", code, ")"));
-    }
-    return absl::InternalError(
-        absl::StrCat(where_, " answered ", what, " with an error (", code, ")"));
-  }
-
-  // Sends one command on `c` and reads its answer, which may be an error
-  // reply. An I/O error is UNAVAILABLE, and `c` is then unusable.
-  absl::StatusOr<Reply> Exchange(redisContext* c, const std::vector<std::string>& args,
-                                 absl::string_view what) const {
-    std::vector<const char*> argv;
-    std::vector<size_t> argv_len;
-    argv.reserve(args.size());
-    argv_len.reserve(args.size());
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      argv_len.push_back(a.size());
-    }
-    internal::SigpipeBlocked sigpipe_blocked;
-    errno = 0;
-    Reply reply(static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), argv_len.data())));
-    const int saved_errno = errno;
-    if (reply == nullptr) return IoError(*c, saved_errno, what);
-    return reply;
-  }
-
-  // A new connection, authenticated, with command_timeout set.
-  absl::StatusOr<Context> Connect() const {
-    const timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
-    Context c(options_.unix_socket.empty()
-                  ? redisConnectWithTimeout(options_.host.c_str(), options_.port,
-                                            connect_timeout)
-                  : redisConnectUnixWithTimeout(options_.unix_socket.c_str(), connect_timeout));
-    if (c == nullptr) return absl::ResourceExhaustedError("cannot allocate a hiredis context");
-    if (c->err != 0) {
-      return absl::UnavailableError(absl::StrCat("cannot connect to ", where_, ": ", c->errstr));
-    }
-    // AUTH belongs to connecting: bounded by connect_timeout.
-    if (redisSetTimeout(c.get(), connect_timeout) != REDIS_OK) {
-      return absl::UnavailableError(absl::StrCat("cannot set a timeout on ", where_));
-    }
-    if (!options_.password.empty()) {
-      std::vector<std::string> auth = {"AUTH", options_.password};
-      if (!options_.user.empty()) auth.insert(auth.begin() + 1, options_.user);
-      absl::StatusOr<Reply> reply = Exchange(c.get(), auth, "AUTH");
-      if (!reply.ok()) return reply.status();
-      if ((*reply)->type == REDIS_REPLY_ERROR) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            where_, " refused AUTH",
-            options_.user.empty() ? "" : absl::StrCat(" as user '", options_.user, "'"), " (",
-            internal::RedisErrorCode(absl::string_view((*reply)->str, (*reply)->len)), ")"));
-      }
-    }
-    if (redisSetTimeout(c.get(), absl::ToTimeval(options_.command_timeout)) != REDIS_OK) {
-      return absl::UnavailableError(absl::StrCat("cannot set a timeout on ", where_));
-    }
-    return c;
-  }
-
   // One command on the main connection, connecting first if there is none.
   // Error replies become statuses; after an I/O error the connection is
   // dropped, and the next call connects again.
@@ -239,16 +150,16 @@ class RedisBackend final : public SharedTokenBackend {
   // failed over, or closed it as idle): a command that may safely run twice
   // is then sent once more on a fresh connection. CompareAndSwap is not:
   // had its first send been executed, the second would report a refusal.
-  absl::StatusOr<Reply> Run(const std::vector<std::string>& args, absl::string_view what,
-                            bool may_repeat = true) {
+  absl::StatusOr<RedisReply> Run(const std::vector<std::string>& args, absl::string_view what,
+                                 bool may_repeat = true) {
     for (int attempt = 0;; ++attempt) {
       const bool reused = connection_ != nullptr;
       if (!reused) {
-        absl::StatusOr<Context> c = Connect();
+        absl::StatusOr<RedisContext> c = redis_.Connect();
         if (!c.ok()) return c.status();
         connection_ = *std::move(c);
       }
-      absl::StatusOr<Reply> reply = Exchange(connection_.get(), args, what);
+      absl::StatusOr<RedisReply> reply = redis_.Exchange(connection_.get(), args, what);
       if (!reply.ok()) {
         // The subscription is to the same server: it has most likely gone
         // with this connection.
@@ -257,7 +168,7 @@ class RedisBackend final : public SharedTokenBackend {
         if (reused && may_repeat && attempt == 0) continue;
         return reply.status();
       }
-      if ((*reply)->type == REDIS_REPLY_ERROR) return ErrorReply(**reply, what);
+      if ((*reply)->type == REDIS_REPLY_ERROR) return redis_.ErrorReply(**reply, what);
       return reply;
     }
   }
@@ -270,19 +181,20 @@ class RedisBackend final : public SharedTokenBackend {
     command.insert(command.end(), keys.begin(), keys.end());
     command.insert(command.end(), std::make_move_iterator(args.begin()),
                    std::make_move_iterator(args.end()));
-    absl::StatusOr<Reply> reply = Run(command, what, may_repeat);
+    absl::StatusOr<RedisReply> reply = Run(command, what, may_repeat);
     if (!reply.ok()) return reply.status();
-    if ((*reply)->type != REDIS_REPLY_INTEGER) return Unexpected(what);
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return redis_.Unexpected(what);
     return (*reply)->integer == 1;
   }
 
   absl::Status Subscribe() {
-    absl::StatusOr<Context> c = Connect();
+    absl::StatusOr<RedisContext> c = redis_.Connect();
     if (!c.ok()) return c.status();
-    absl::StatusOr<Reply> reply = Exchange(c->get(), {"SUBSCRIBE", channel_}, "SUBSCRIBE");
+    absl::StatusOr<RedisReply> reply =
+        redis_.Exchange(c->get(), {"SUBSCRIBE", channel_}, "SUBSCRIBE");
     if (!reply.ok()) return reply.status();
-    if ((*reply)->type == REDIS_REPLY_ERROR) return ErrorReply(**reply, "SUBSCRIBE");
-    if ((*reply)->type != REDIS_REPLY_ARRAY) return Unexpected("SUBSCRIBE");
+    if ((*reply)->type == REDIS_REPLY_ERROR) return redis_.ErrorReply(**reply, "SUBSCRIBE");
+    if ((*reply)->type != REDIS_REPLY_ARRAY) return redis_.Unexpected("SUBSCRIBE");
     subscriber_ = *std::move(c);
     return absl::OkStatus();
   }
@@ -313,11 +225,10 @@ class RedisBackend final : public SharedTokenBackend {
       wake_fd_ = std::make_shared<WakeFd>(fd);
     }
     wake_fd_->Drain();
-    std::shared_ptr<Clock::Timer> timer =
-        clock_->Schedule(wake, [fd = wake_fd_] {
-          const uint64_t one = 1;
-          (void)!write(fd->fd, &one, sizeof(one));
-        });
+    std::shared_ptr<Clock::Timer> timer = clock_->Schedule(wake, [fd = wake_fd_] {
+      const uint64_t one = 1;
+      (void)!write(fd->fd, &one, sizeof(one));
+    });
     absl::Status result = AwaitAnnouncementOrWakeFd(wake);
     timer->Cancel();
     return result;
@@ -329,7 +240,7 @@ class RedisBackend final : public SharedTokenBackend {
     while (true) {
       void* message = nullptr;
       if (redisGetReplyFromReader(c, &message) != REDIS_OK) {
-        absl::Status error = IoError(*c, 0, "reading announcements");
+        absl::Status error = redis_.IoError(*c, 0, "reading announcements");
         subscriber_.reset();
         return error;
       }
@@ -344,12 +255,13 @@ class RedisBackend final : public SharedTokenBackend {
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0) {
         subscriber_.reset();
-        return absl::UnavailableError(absl::StrCat(where_, ": poll failed on the subscription"));
+        return absl::UnavailableError(
+            absl::StrCat(redis_.where(), ": poll failed on the subscription"));
       }
       if (fds[1].revents != 0) wake_fd_->Drain();
       if (fds[0].revents == 0) continue;
       if (redisBufferRead(c) != REDIS_OK) {
-        absl::Status error = IoError(*c, 0, "reading announcements");
+        absl::Status error = redis_.IoError(*c, 0, "reading announcements");
         subscriber_.reset();
         return error;
       }
@@ -357,7 +269,7 @@ class RedisBackend final : public SharedTokenBackend {
   }
 
   const RedisBackendOptions options_;
-  const std::string where_;  // "Redis at host:port" or "... unix socket path"
+  const internal::RedisConnector redis_;
   const std::string record_key_;
   const std::string lease_key_;
   const std::string channel_;
@@ -365,20 +277,20 @@ class RedisBackend final : public SharedTokenBackend {
   const std::shared_ptr<Clock> clock_;
   // Used by one thread at a time ("Thread safety" in redis_backend.h):
   // nothing to guard.
-  Context connection_;  // commands; null until the first call, or after an I/O error
+  RedisContext connection_;  // commands; null until the first call, or after an I/O error
   // Subscribed to channel_; null until the first WaitForChange, and after an
   // I/O error on either connection.
-  Context subscriber_;
+  RedisContext subscriber_;
   std::shared_ptr<WakeFd> wake_fd_;  // null until the first wait
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SharedTokenBackend>> MakeRedisBackend(
-    RedisBackendOptions options) {
+absl::StatusOr<std::unique_ptr<SharedTokenBackend>> MakeRedisBackend(RedisBackendOptions options) {
   if (options.key_prefix.empty()) {
     return absl::InvalidArgumentError(
-        "RedisBackendOptions.key_prefix is empty (e.g. \"authrefresh:orders:\")");
+        "RedisBackendOptions.key_prefix is empty "
+        "(e.g. \"authrefresh:orders:\")");
   }
   if (options.unix_socket.empty()) {
     if (options.host.empty()) {
@@ -392,12 +304,14 @@ absl::StatusOr<std::unique_ptr<SharedTokenBackend>> MakeRedisBackend(
   }
   if (!options.user.empty() && options.password.empty()) {
     return absl::InvalidArgumentError(
-        "RedisBackendOptions.user is set but RedisBackendOptions.password is empty");
+        "RedisBackendOptions.user is set but "
+        "RedisBackendOptions.password is empty");
   }
   if (!options.encryption_key.empty() && options.encryption_key.size() != 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "RedisBackendOptions.encryption_key must be exactly 32 bytes (AES-256), not ",
-        options.encryption_key.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("RedisBackendOptions.encryption_key must be exactly 32 "
+                     "bytes (AES-256), not ",
+                     options.encryption_key.size()));
   }
   for (const auto& [name, value] :
        {std::pair<const char*, absl::Duration>{"connect_timeout", options.connect_timeout},

@@ -109,11 +109,5 @@ TEST(RedisRecord, AMalformedFieldIsNamedNeverQuoted) {
               StatusIs(absl::StatusCode::kInternal, HasSubstr("unknown cipher")));
 }
 
-TEST(RedisErrorCode, OnlyTheCodeWordOfAnErrorReply) {
-  EXPECT_EQ(internal::RedisErrorCode("WRONGPASS invalid username-password pair"), "WRONGPASS");
-  EXPECT_EQ(internal::RedisErrorCode("NOAUTH Authentication required."), "NOAUTH");
-  EXPECT_EQ(internal::RedisErrorCode("lowercase text with a secret"), "ERR");
-}
-
 }  // namespace
 }  // namespace authrefresh

@@ -66,12 +66,6 @@ absl::StatusOr<uint64_t> ParseRedisGeneration(absl::string_view text) {
   return value;
 }
 
-std::string RedisErrorCode(absl::string_view error) {
-  size_t n = 0;
-  while (n < error.size() && n < 32 && (absl::ascii_isupper(error[n]) || error[n] == '_')) ++n;
-  return n == 0 ? "ERR" : std::string(error.substr(0, n));
-}
-
 RedisRecordCodec::RedisRecordCodec(std::string key_prefix, std::string encryption_key)
     : key_prefix_(std::move(key_prefix)), encryption_key_(std::move(encryption_key)) {}
 

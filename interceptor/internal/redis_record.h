@@ -48,10 +48,6 @@ class RedisRecordCodec {
 // leading zero (the Lua script compares generations as strings).
 absl::StatusOr<uint64_t> ParseRedisGeneration(absl::string_view text);
 
-// Only an error reply's code word ("WRONGTYPE", "ERR", ...) goes into a
-// status: Redis's text may quote what was sent.
-std::string RedisErrorCode(absl::string_view error);
-
 }  // namespace internal
 }  // namespace authrefresh
 

@@ -94,6 +94,10 @@ void RefreshState::End(TerminalReason reason, absl::Status status, absl::Time no
   Publish(std::move(kept), std::move(status), now, d);
 }
 
+void RefreshState::EndWithoutRefreshToken(absl::Time now, Decision* d) {
+  End(TerminalReason::kSessionExpired, NoRefreshTokenStatus(), now, d);
+}
+
 AwaitDecision RefreshState::Await(const WaitRequest& request, absl::Time now,
                                   uint64_t accepted) {
   AwaitDecision a;
@@ -129,7 +133,7 @@ AwaitDecision RefreshState::Await(const WaitRequest& request, absl::Time now,
       return a;
     }
     if (CannotGrant()) {
-      End(TerminalReason::kSessionExpired, NoRefreshTokenStatus(), now, &a.then);
+      EndWithoutRefreshToken(now, &a.then);
       a.answer = Answer::kFail;
       a.status = terminal_;
       return a;
@@ -148,7 +152,7 @@ Decision RefreshState::OnRejection(uint64_t generation, absl::Time now, uint64_t
   MarkRejected(generation);
   if (!terminal_.ok() || refreshing_ || retry_scheduled_ || now < backoff_until_) return d;
   if (CannotGrant()) {
-    End(TerminalReason::kSessionExpired, NoRefreshTokenStatus(), now, &d);
+    EndWithoutRefreshToken(now, &d);
   } else {
     d.grant = BeginRefresh(now, /*for_rejection=*/true);
   }
@@ -209,7 +213,7 @@ void RefreshState::GrantForWaiters(absl::Time now, Decision* d) {
   }
   // Nothing to grant with: the waiting calls fail now, as a new call would,
   // instead of waiting out their deadlines.
-  End(TerminalReason::kSessionExpired, NoRefreshTokenStatus(), now, d);
+  EndWithoutRefreshToken(now, d);
   d->release = Decision::Release::kWithStatus;
   d->release_status = terminal_;
 }

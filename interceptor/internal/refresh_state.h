@@ -156,6 +156,8 @@ class RefreshState {
   // its issued_at is unknown.
   void Publish(Token token, absl::Status terminal, absl::Time obtained, Decision* d);
   void End(TerminalReason reason, absl::Status status, absl::Time now, Decision* d);
+  // No refresh token to grant with and no sendable token: the session is over.
+  void EndWithoutRefreshToken(absl::Time now, Decision* d);
   void Succeeded(Token token, const GrantOrder& order, absl::Time now, Decision* d);
   void Failed(const GrantFailure& failure, const GrantOrder& order, absl::Time now,
               Decision* d);
