@@ -101,14 +101,20 @@ struct SharedTokenRefresherOptions {
   // most this long per WaitForChange before it looks again.
   absl::Duration wait_step = absl::Seconds(1);
   // Longest wait for another replica's grant, after which the refresh fails
-  // UNAVAILABLE (transient: the TokenManager retries with backoff). More
-  // than lease_ttl, so that a dead holder's lease can run out first.
+  // UNAVAILABLE (transient: the TokenManager retries with backoff); also how
+  // long an outage of the backend is waited out under kWait. More than
+  // lease_ttl, so that a dead holder's lease can run out first.
   absl::Duration max_wait = absl::Seconds(75);
   // What a replica does when the backend cannot be reached (UNAVAILABLE).
   enum class WhenUnavailable {
-    // The refresh fails UNAVAILABLE, as a transient error: calls with a
-    // valid token keep flowing; calls that need a new one wait with the
-    // TokenManager's backoff until the backend is back. No grant is made
+    // Calls with a valid token keep flowing; calls that need a new one
+    // wait (each within its deadline) while the TokenManager tries the
+    // refresh again every 10 to 100 ms, without counting an attempt or
+    // backing off (TokenEvent::kSharedBackendUnreachable, once per outage;
+    // TokenManagerStats::shared_backend_unreachable): they proceed within
+    // about 100 ms of the backend's return. After max_wait without an
+    // answer, the refresh fails UNAVAILABLE "shared token backend: ...", a
+    // transient failure with the TokenManager's backoff. No grant is made
     // without the lease, so a rotating refresh token is never presented
     // twice. The safe choice for a shared rotating refresh token.
     kWait,
@@ -142,9 +148,11 @@ struct SharedTokenRefresherOptions {
 // A backend error fails the refresh "shared token backend: ...": its
 // PERMISSION_DENIED or FAILED_PRECONDITION (Redis refusing the password, a
 // wrong encryption key, the file backend's EACCES, EROFS, ENOSPC, ...) as
-// FAILED_PRECONDITION, a rejected client in the failure-policy table of
-// token_manager.h; any other code as UNAVAILABLE (but a backend that is
-// UNAVAILABLE under kRefreshLocally means a local grant). NeedsRefreshToken()
+// FAILED_PRECONDITION, which ends refreshing as "the shared token backend
+// refused this replica" (the failure-policy table of token_manager.h);
+// any other code as UNAVAILABLE. A backend that is UNAVAILABLE is an outage:
+// under kWait the calls wait for it (above), under kRefreshLocally it means
+// a local grant. NeedsRefreshToken()
 // is the inner refresher's; a grant presents the shared record's refresh
 // token when there is a record, so a replica never presents a refresh token
 // another replica already rotated. INVALID_ARGUMENT for a null inner or

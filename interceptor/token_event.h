@@ -36,6 +36,12 @@ struct TokenEvent {
     kCallReplayed,      // gRPC sent a call again (TokenManagerStats::calls_replayed)
     kSessionExpired,    // reason: the status calls now fail with
     kClientRejected,    // reason: the status calls now fail with
+    // The first refresh attempt of an outage of the shared token backend
+    // (MakeSharedTokenRefresher, kWait); reason: the backend's error.
+    // Attempts are repeated within 100 ms (TokenManagerStats::
+    // shared_backend_unreachable counts each) while calls wait; the next
+    // kRefreshSucceeded or kRefreshFailed ends the outage.
+    kSharedBackendUnreachable,
   };
   Kind kind;
   // Whether the refresh was proactive (inside the margin, nobody waiting).

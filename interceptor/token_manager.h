@@ -33,9 +33,18 @@
 //   (UNAVAILABLE, DEADLINE_EXCEEDED, refresh is retried with     UNAVAILABLE at
 //   RESOURCE_EXHAUSTED, INTERNAL,    backoff; UNAVAILABLE after  once while
 //   ...), and a malformed response   max_refresh_attempts        backing off
+//   shared backend misconfigured     UNAUTHENTICATED "the shared same, at once,
+//   (MakeSharedTokenRefresher:       token backend refused this  until
+//   Redis refused the password, a    replica"; on_client_       SetToken
+//   wrong encryption key, EACCES)    rejected runs once
+//   shared backend unreachable       keep waiting: retried every wait
+//   (MakeSharedTokenRefresher,       10-100 ms, no attempt
+//   kWait, for up to its max_wait;   counted, no backoff;
+//   then it is transient, above)     kSharedBackendUnreachable
 //
-// A waiting call also ends at its own deadline (DEADLINE_EXCEEDED) or when it
-// is cancelled (CANCELLED). The terminal statuses are UNAUTHENTICATED because
+// A waiting call also ends 10 ms before its own deadline (DEADLINE_EXCEEDED,
+// saying what it waited for, e.g. "... shared token backend unreachable:
+// ...") or when it is cancelled (CANCELLED). The terminal statuses are UNAUTHENTICATED because
 // that is what gRPC's own call credentials give a call whose credentials
 // could not be obtained (gRPC's doc/statuscodes.md); codes such as
 // FAILED_PRECONDITION are left to servers, whose meaning an application may

@@ -116,6 +116,11 @@ struct TokenManagerStats {
   uint64_t refreshes_started = 0;
   uint64_t refreshes_succeeded = 0;
   uint64_t refreshes_failed = 0;  // transient and terminal
+  // Refresh attempts that found the shared token backend unreachable
+  // (MakeSharedTokenRefresher, kWait): not failures of the token service,
+  // not in refreshes_failed, and never a cause of backoff; tried again
+  // within 100 ms while calls wait (TokenEvent::kSharedBackendUnreachable).
+  uint64_t shared_backend_unreachable = 0;
   uint64_t sessions_expired = 0;  // terminal: TerminalReason::kSessionExpired
   uint64_t clients_rejected = 0;  // terminal: TerminalReason::kClientRejected
   // Attempts after a call's first whose credentials authrefresh ran (each

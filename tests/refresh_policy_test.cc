@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "interceptor/internal/failure_part.h"
 #include "interceptor/token.h"
 #include "interceptor/token_event.h"
 #include "interceptor/token_refresher.h"
@@ -71,6 +72,42 @@ TEST(RefreshPolicy, TerminalStatusesAreUnauthenticatedAndSayWhichPartRefused) {
                              HasSubstr("will not help"))));
   EXPECT_THAT(NoRefreshTokenStatus(), StatusIs(absl::StatusCode::kUnauthenticated,
                                                HasSubstr("no refresh token")));
+}
+
+// A failure of the shared backend names the backend, never the token
+// service; an unreachable one is its own condition, not a failed attempt.
+TEST(RefreshPolicy, TheSharedBackendsFailuresNameTheBackend) {
+  const absl::Status refused = internal::WithFailurePart(
+      absl::FailedPreconditionError(
+          "shared token backend: PERMISSION_DENIED: Redis at 127.0.0.1:6379 refused AUTH "
+          "(WRONGPASS)"),
+      internal::FailurePart::kSharedBackend);
+  GrantFailure f = ExamineGrantFailure(refused, true, 3, {});
+  EXPECT_TRUE(f.terminal);
+  EXPECT_EQ(f.reason, TerminalReason::kClientRejected);
+  EXPECT_FALSE(f.backend_unreachable);
+  EXPECT_THAT(f.terminal_status,
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       AllOf(HasSubstr("the shared token backend refused this replica"),
+                             HasSubstr("refused AUTH (WRONGPASS)"),
+                             Not(HasSubstr("token service")))));
+
+  const absl::Status down = internal::WithFailurePart(
+      absl::UnavailableError("shared token backend unreachable: cannot connect"),
+      internal::FailurePart::kSharedBackendUnreachable);
+  f = ExamineGrantFailure(down, true, 3, {});
+  EXPECT_FALSE(f.terminal);
+  EXPECT_TRUE(f.backend_unreachable);
+  // The token service's own failures are not marked.
+  EXPECT_FALSE(ExamineGrantFailure(absl::UnavailableError("503"), true, 3, {}).backend_unreachable);
+}
+
+TEST(RefreshPolicy, BackendRetriesDoubleFromTenMillisecondsToAHundred) {
+  EXPECT_EQ(internal::BackendRetryDelay(0), absl::Milliseconds(10));
+  EXPECT_EQ(internal::BackendRetryDelay(1), absl::Milliseconds(20));
+  EXPECT_EQ(internal::BackendRetryDelay(3), absl::Milliseconds(80));
+  EXPECT_EQ(internal::BackendRetryDelay(4), absl::Milliseconds(100));
+  EXPECT_EQ(internal::BackendRetryDelay(1000), absl::Milliseconds(100));
 }
 
 TEST(RefreshPolicy, EveryMessageOfAFailureIsMadeOnceWithTheSecretsRedacted) {

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "interceptor/internal/failure_part.h"
 #include "interceptor/token_refresher.h"
 #include "tests/testing/status_matchers.h"
 
@@ -177,6 +178,82 @@ TEST(RefreshState, TransientFailuresRetryOnTheBackoffThenGiveUpAndBackOff) {
   AwaitDecision after = s.Await(Rejected(1), kT0 + absl::Seconds(3), 0);
   EXPECT_EQ(after.answer, Answer::kWait);
   EXPECT_TRUE(after.then.grant.has_value());
+}
+
+absl::Status BackendDown() {
+  return internal::WithFailurePart(
+      absl::UnavailableError("shared token backend unreachable: cannot connect to Redis"),
+      internal::FailurePart::kSharedBackendUnreachable);
+}
+
+// An unreachable shared backend is not a failing token service: no attempt
+// counts, no backoff starts, the waiters wait on, and the grant is tried
+// again within 100 ms for as long as it lasts.
+TEST(RefreshState, AnUnreachableBackendIsRetriedSoonWithoutBackoffWhileCallsWait) {
+  TokenManagerOptions o = Options();
+  o.max_refresh_attempts = 2;
+  RefreshState s(o, true, Valid(), kT0);
+  AwaitDecision a = s.Await(Rejected(1), kT0, 0);
+  ASSERT_TRUE(a.then.grant.has_value());
+  GrantOrder order = *a.then.grant;
+  absl::Time now = kT0;
+  const absl::Duration expected[] = {absl::Milliseconds(10), absl::Milliseconds(20),
+                                     absl::Milliseconds(40), absl::Milliseconds(80),
+                                     absl::Milliseconds(100), absl::Milliseconds(100)};
+  for (int i = 0; i < 6; ++i) {
+    SCOPED_TRACE(i);
+    Decision d = s.OnGrantDone(Failed(order, BackendDown(), 2), now, true);
+    ASSERT_TRUE(d.report.has_value());
+    EXPECT_EQ(d.report->outcome, GrantReport::Outcome::kBackendUnreachable);
+    EXPECT_EQ(d.report->outage_began, i == 0);
+    EXPECT_FALSE(d.report->gave_up);
+    EXPECT_EQ(d.release, Release::kNone);
+    ASSERT_TRUE(d.retry_at.has_value());
+    EXPECT_EQ(*d.retry_at, now + expected[i]);
+    EXPECT_THAT(s.backend_unreachable(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot connect to Redis")));
+    // A new call needing a token waits too, without a grant of its own.
+    AwaitDecision more = s.Await(Rejected(1), now, 0);
+    EXPECT_EQ(more.answer, Answer::kWait);
+    EXPECT_FALSE(more.then.grant.has_value());
+    now = *d.retry_at;
+    Decision retry = s.OnRetryTimer(now);
+    ASSERT_TRUE(retry.grant.has_value());
+    order = *retry.grant;
+  }
+  EXPECT_EQ(s.stats().shared_backend_unreachable, 6u);
+  EXPECT_EQ(s.stats().refreshes_failed, 0u);
+  // The backend is back: the grant succeeds and releases the waiters.
+  Decision back = s.OnGrantDone(Granted(order, Valid("at-1", "rt-1")), now, true);
+  EXPECT_EQ(back.release, Release::kWithToken);
+  EXPECT_TRUE(s.backend_unreachable().ok());
+  // Two token-service failures still make a full round: the outage's
+  // attempts did not count (later than loop protection's interval).
+  now += absl::Minutes(5);
+  AwaitDecision again = s.Await(Rejected(2), now, 0);
+  ASSERT_TRUE(again.then.grant.has_value());
+  Decision first = s.OnGrantDone(Failed(*again.then.grant, absl::UnavailableError("503"), 2),
+                                 now, true);
+  EXPECT_EQ(first.report->round_failures, 1);
+  EXPECT_FALSE(first.report->gave_up);
+  EXPECT_EQ(*first.retry_at, now + absl::Seconds(1));  // the token service's backoff
+}
+
+// The next outage starts over at 10 ms and is reported as a new one.
+TEST(RefreshState, EachOutageBeginsAgainAfterTheBackendAnswered) {
+  RefreshState s(Options(), true, Valid(), kT0);
+  AwaitDecision a = s.Await(Rejected(1), kT0, 0);
+  Decision down = s.OnGrantDone(Failed(*a.then.grant, BackendDown()), kT0, true);
+  Decision retry = s.OnRetryTimer(*down.retry_at);
+  // Answered, but the token service failed: the outage is over.
+  Decision failed = s.OnGrantDone(Failed(*retry.grant, absl::UnavailableError("503")),
+                                  *down.retry_at, true);
+  EXPECT_EQ(failed.report->outcome, GrantReport::Outcome::kFailedTransient);
+  EXPECT_TRUE(s.backend_unreachable().ok());
+  Decision retry2 = s.OnRetryTimer(*failed.retry_at);
+  Decision down2 = s.OnGrantDone(Failed(*retry2.grant, BackendDown()), *failed.retry_at, true);
+  EXPECT_TRUE(down2.report->outage_began);
+  EXPECT_EQ(*down2.retry_at, *failed.retry_at + absl::Milliseconds(10));
 }
 
 TEST(RefreshState, RetryAfterStretchesTheDelay) {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "interceptor/internal/failure_part.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/shared_fakes.h"
@@ -162,12 +163,38 @@ TEST_F(SharedProtocolTest, AMalformedTokenIsNeverSharedAndTheLeaseIsReleased) {
   EXPECT_EQ(backend_->TryAcquireLease("next", absl::Seconds(30)).value_or(false), true);
 }
 
-TEST_F(SharedProtocolTest, AnUnreachableBackendIsTransientAndNoGrantIsMadeByDefault) {
+// kWait: an outage is its own condition (the TokenManager retries within
+// 100 ms while calls wait), until it has lasted max_wait; then it is a
+// backend failure like any other. No grant is made without the lease.
+TEST_F(SharedProtocolTest, AnUnreachableBackendIsMarkedUntilMaxWaitAndNoGrantIsMade) {
+  SharedTokenRefresherOptions o;
+  o.max_wait = absl::Seconds(75);
+  std::unique_ptr<SharedProtocol> p = Make(o);
   backend_->SetUnreachable(true);
-  absl::StatusOr<Token> t = Make()->Serve(GrantRequest{"rt-0", "at-0"});
+  absl::StatusOr<Token> t = p->Serve(GrantRequest{"rt-0", "at-0"});
   EXPECT_THAT(t.status(), StatusIs(absl::StatusCode::kUnavailable,
-                                   HasSubstr("shared token backend: UNAVAILABLE")));
+                                   HasSubstr("shared token backend unreachable: ")));
+  EXPECT_EQ(internal::FailurePartOf(t.status()),
+            internal::FailurePart::kSharedBackendUnreachable);
+  clock_->Advance(absl::Seconds(74));
+  t = p->Serve(GrantRequest{"rt-0", "at-0"});
+  EXPECT_EQ(internal::FailurePartOf(t.status()),
+            internal::FailurePart::kSharedBackendUnreachable);
+  clock_->Advance(absl::Seconds(1));
+  t = p->Serve(GrantRequest{"rt-0", "at-0"});
+  EXPECT_THAT(t.status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("shared token backend: UNAVAILABLE: unreachable for 1m15s "
+                                 "(more than max_wait)")));
+  EXPECT_EQ(internal::FailurePartOf(t.status()), internal::FailurePart::kSharedBackend);
   EXPECT_EQ(service_->grants(), 0);
+  // Back: the next refresh grants, and a later outage is counted afresh.
+  backend_->SetUnreachable(false);
+  ASSERT_THAT(p->Serve(GrantRequest{"rt-0", "at-0"}).status(), IsOk());
+  EXPECT_EQ(service_->grants(), 1);
+  backend_->SetUnreachable(true);
+  EXPECT_EQ(internal::FailurePartOf(p->Serve(GrantRequest{"rt-1", "at-1"}).status()),
+            internal::FailurePart::kSharedBackendUnreachable);
 }
 
 TEST_F(SharedProtocolTest, RefreshLocallyGrantsDuringAnOutageAndWritesBackAfterIt) {
@@ -193,6 +220,9 @@ TEST(SharedBackendError, AMisconfigurationIsTerminalAndAnOutageTransient) {
             absl::StatusCode::kUnavailable);
   EXPECT_THAT(internal::SharedBackendError(absl::UnavailableError("down")).message(),
               HasSubstr("shared token backend: UNAVAILABLE: down"));
+  // Marked as the backend's, so the TokenManager names the backend.
+  EXPECT_EQ(internal::FailurePartOf(internal::SharedBackendError(absl::PermissionDeniedError("x"))),
+            internal::FailurePart::kSharedBackend);
 }
 
 }  // namespace

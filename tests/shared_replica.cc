@@ -8,7 +8,8 @@
 //   shared_replica --redis_port=N --prefix=P --target=127.0.0.1:N
 //       --access_token=... --refresh_token=... [--threads=32] [--client_id=...]
 //       [--lease_ttl_ms=2000] [--grant_timeout_ms=lease/2] [--seed=1]
-//       [--deadline_ms=10000]
+//       [--deadline_ms=10000] [--default_retry=1: TokenManagerOptions' own
+//       backoff and max_refresh_attempts, not the faster ones set here]
 
 #include <unistd.h>
 
@@ -119,9 +120,11 @@ int main(int argc, char** argv) {
   }
   authrefresh::TokenManagerOptions m;
   m.jitter_seed = static_cast<uint64_t>(IntArg(args, "seed", 1));
-  m.initial_backoff = absl::Milliseconds(100);
-  m.max_backoff = absl::Seconds(1);
-  m.max_refresh_attempts = 20;
+  if (IntArg(args, "default_retry", 0) == 0) {
+    m.initial_backoff = absl::Milliseconds(100);
+    m.max_backoff = absl::Seconds(1);
+    m.max_refresh_attempts = 20;
+  }
   if (verbose) {
     m.debug_log = [name](absl::string_view line) {
       std::cerr << Stamp() << " " << name << " manager: " << line << "\n";
@@ -192,7 +195,8 @@ int main(int argc, char** argv) {
         ",\"written\":", steps->written.load(), ",\"fenced\":", steps->fenced.load(),
         ",\"adopted\":", steps->adopted.load(), ",\"write_failed\":", steps->write_failed.load(),
         ",\"refreshes_succeeded\":", st.refreshes_succeeded,
-        ",\"refreshes_failed\":", st.refreshes_failed, ",\"replayed\":", st.calls_replayed,
+        ",\"refreshes_failed\":", st.refreshes_failed,
+        ",\"shared_backend_unreachable\":", st.shared_backend_unreachable, ",\"replayed\":", st.calls_replayed,
         ",\"token\":\"", authrefresh::TokenFingerprint(manager->CurrentToken().access_token),
         "\",\"last_failure\":\"", escaped, "\"}");
   };

@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <fcntl.h>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "interceptor/internal/refresh_coordinator.h"
 #include "interceptor/internal/token_manager_access.h"
+#include "interceptor/token_event.h"
 #include "interceptor/token_manager.h"
 #include "tests/testing/manual_refresher.h"
 #include "tests/testing/shared_fakes.h"
@@ -36,7 +38,9 @@ namespace authrefresh {
 namespace {
 
 using internal::RefreshCoordinator;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::FakeSharedBackend;
 using testing::IsOk;
 using testing::RotatingTokenService;
@@ -345,18 +349,54 @@ TEST(SharedToken, DestroyingAReplicaDuringItsGrantStillWritesTheRecord) {
   EXPECT_FALSE(outcome.Get().ok());  // the manager failed its waiter when destroyed
 }
 
-TEST(SharedToken, UnreachableBackendFailsTheRefreshAndMakesNoGrantByDefault) {
+// kWait: while the backend cannot be reached, a call that needs a new token
+// waits (no grant without the lease) and the TokenManager retries soon, with
+// one event for the outage and no failed attempt counted against the token
+// service; when the backend answers, the call gets the new token.
+TEST(SharedToken, AnUnreachableBackendKeepsCallsWaitingWithoutAGrantUntilItIsBack) {
   auto fake = std::make_shared<FakeSharedBackend>();
   auto service = std::make_shared<RotatingTokenService>();
+  auto outage_reported = std::make_shared<absl::Notification>();
+  auto events = std::make_shared<std::atomic<int>>(0);
   TokenManagerOptions m;
   m.max_refresh_attempts = 1;
+  m.on_event = [outage_reported, events](const TokenEvent& e) {
+    if (e.kind != TokenEvent::Kind::kSharedBackendUnreachable) return;
+    if (events->fetch_add(1) == 0) outage_reported->Notify();
+  };
   Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, {}, m);
   fake->SetUnreachable(true);
-  absl::StatusOr<std::string> token = r.NeedNewToken().Get();
-  EXPECT_THAT(token.status(), StatusIs(absl::StatusCode::kUnavailable,
-                                       HasSubstr("shared token backend")));
+  Outcome waiting = r.NeedNewToken();
+  outage_reported->WaitForNotification();
   EXPECT_EQ(service->grants(), 0);
   EXPECT_EQ(r.manager->CurrentToken().access_token, "at-0");  // still sent while valid
+  fake->SetUnreachable(false);
+  absl::StatusOr<std::string> token = waiting.Get();
+  ASSERT_THAT(token.status(), IsOk());
+  EXPECT_EQ(*token, "at-1");
+  EXPECT_EQ(service->grants(), 1);
+  EXPECT_EQ(events->load(), 1);
+  const TokenManagerStats stats = r.manager->Stats();
+  EXPECT_GE(stats.shared_backend_unreachable, 1u);
+  EXPECT_EQ(stats.refreshes_failed, 0u);
+  EXPECT_EQ(stats.refreshes_succeeded, 1u);
+}
+
+// A backend that refuses this replica (its password, say) is a
+// misconfiguration: terminal, and named as the backend's, not the token
+// service's.
+TEST(SharedToken, ARefusingBackendEndsRefreshingNamingTheBackend) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  fake->SetError(absl::PermissionDeniedError("Redis at 127.0.0.1:6379 refused AUTH (WRONGPASS)"));
+  Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"});
+  absl::StatusOr<std::string> token = r.NeedNewToken().Get();
+  EXPECT_THAT(token.status(),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       AllOf(HasSubstr("the shared token backend refused this replica"),
+                             HasSubstr("refused AUTH (WRONGPASS)"),
+                             Not(HasSubstr("token service")))));
+  EXPECT_EQ(service->grants(), 0);
 }
 
 TEST(SharedToken, RefreshLocallyWhenUnreachableAndWriteTheTokenBackLater) {
@@ -377,6 +417,35 @@ TEST(SharedToken, RefreshLocallyWhenUnreachableAndWriteTheTokenBackLater) {
   EXPECT_EQ(fake->record().generation, 2u);
   EXPECT_EQ(fake->record().token.refresh_token, "rt-2");
   EXPECT_EQ(service->reuse(), 0);
+}
+
+// The refresh token that counts is the shared record's. One replica
+// rotates it three times and goes away; the record's access token expires.
+// A replica started later with the deploy-time refresh token presents the
+// record's, not its own long-rotated one: the token service sees no reuse.
+TEST(SharedToken, AReplicaStartedLaterPresentsTheRecordsRefreshTokenNotItsOwn) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  {
+    Replica first = MakeReplica(service, true, fake, Token{"at-0", "rt-0"});
+    for (int round = 1; round <= 3; ++round) {
+      ASSERT_THAT(first.NeedNewToken().Get().status(), IsOk());
+    }
+  }
+  SharedRecord expired = fake->record();
+  ASSERT_EQ(expired.generation, 3u);
+  ASSERT_EQ(expired.token.refresh_token, "rt-3");
+  expired.token.expires_at = absl::Now() - absl::Seconds(1);
+  expired.generation = 4;
+  ASSERT_EQ(fake->CompareAndSwap(3, expired).value_or(false), true);
+
+  Replica later = MakeReplica(service, true, fake, Token{"at-0", "rt-0"});
+  absl::StatusOr<std::string> token = later.NeedNewToken().Get();
+  ASSERT_THAT(token.status(), IsOk());
+  EXPECT_EQ(*token, "at-4");
+  EXPECT_EQ(service->reuse(), 0);
+  EXPECT_EQ(service->grants(), 4);
+  EXPECT_EQ(fake->record().token.refresh_token, "rt-4");
 }
 
 TEST(SharedToken, OptionsAreChecked) {

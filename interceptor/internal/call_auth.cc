@@ -20,6 +20,8 @@ using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::InterceptorBatchMethods;
 namespace {
 
+constexpr absl::Duration kWaitEndsBeforeDeadline = absl::Milliseconds(10);
+
 constexpr char kAuthorization[] = "authorization";
 
 // gRPC 1.51 reports a failed credentials plugin with this text before the
@@ -190,7 +192,12 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   }
 
   RefreshCoordinator::WaitRequest request;
-  request.deadline = deadline_;
+  // The wait ends a little before the call's deadline: gRPC's own deadline
+  // would otherwise end the call first with a bare "Deadline Exceeded", and
+  // authrefresh's DEADLINE_EXCEEDED says what the call was waiting for (the
+  // token service, or an unreachable shared backend).
+  request.deadline =
+      deadline_ == absl::InfiniteFuture() ? deadline_ : deadline_ - kWaitEndsBeforeDeadline;
   // Core replays only what its retry policy names, UNAUTHENTICATED, so the
   // second attempt means the first one's token was rejected (or, rarely, a
   // transparent retry). Later attempts (an application's own policy with

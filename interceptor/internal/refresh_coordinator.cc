@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "interceptor/internal/refresh_policy.h"
 #include "interceptor/internal/token_response.h"
 
@@ -177,16 +178,21 @@ bool RefreshCoordinator::CancelWait(uint64_t ticket) {
 
 void RefreshCoordinator::OnWaiterDeadline(uint64_t ticket) {
   WaitCallback done;
+  absl::Status backend_unreachable;
   {
     MutexLock lock(&mu_);
     auto it = waiters_.find(ticket);
     if (it == waiters_.end()) return;
     done = std::move(it->second.done);
     waiters_.erase(it);
+    backend_unreachable = state_.backend_unreachable();
   }
   diagnostics_.WaiterDeadline();
   done(absl::DeadlineExceededError(
-      "authrefresh: deadline exceeded while waiting for a token refresh"));
+      backend_unreachable.ok()
+          ? std::string("authrefresh: deadline exceeded while waiting for a token refresh")
+          : absl::StrCat("authrefresh: deadline exceeded while waiting for a token refresh: ",
+                         backend_unreachable.message())));
 }
 
 void RefreshCoordinator::NoteRejection(uint64_t generation) {

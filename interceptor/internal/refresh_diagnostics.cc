@@ -60,6 +60,10 @@ void RefreshDiagnostics::GrantSucceeded(const GrantReport& report, const Token& 
 
 void RefreshDiagnostics::GrantFailed(const GrantReport& report, const GrantFailure& failure,
                                      size_t waiting, int max_attempts) const {
+  if (report.outcome == Outcome::kBackendUnreachable) {
+    BackendUnreachable(report, failure, waiting);
+    return;
+  }
   if (logging()) {
     if (report.outcome == Outcome::kFailedTerminal) {
       Log(absl::StrCat("refresh failed, terminal: ", failure.described, "; failing ", waiting,
@@ -78,6 +82,26 @@ void RefreshDiagnostics::GrantFailed(const GrantReport& report, const GrantFailu
     e.proactive = report.proactive;
     e.terminal = failure.terminal;
     e.terminal_reason = failure.reason;
+    e.duration = report.took;
+    e.reason = failure.event_reason;
+    Emit(e);
+  }
+}
+
+// One line and one event per outage; its further attempts are counted
+// (TokenManagerStats::shared_backend_unreachable), not logged.
+void RefreshDiagnostics::BackendUnreachable(const GrantReport& report,
+                                            const GrantFailure& failure,
+                                            size_t waiting) const {
+  if (!report.outage_began) return;
+  if (logging()) {
+    Log(absl::StrCat("refresh found the shared token backend unreachable: ", failure.described,
+                     "; ", waiting, " waiting calls wait on; retrying every ",
+                     absl::FormatDuration(BackendRetryDelay(4)), " at most"));
+  }
+  if (options_.on_event) {
+    TokenEvent e{TokenEvent::Kind::kSharedBackendUnreachable};
+    e.proactive = report.proactive;
     e.duration = report.took;
     e.reason = failure.event_reason;
     Emit(e);

@@ -46,6 +46,8 @@ class RefreshDiagnostics {
   void CallReplayed() const;
 
  private:
+  void BackendUnreachable(const GrantReport& report, const GrantFailure& failure,
+                          size_t waiting) const;
   void Log(const std::string& line) const;
   void Emit(const TokenEvent& event) const;
 

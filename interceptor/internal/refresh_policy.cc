@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "interceptor/internal/failure_part.h"
 #include "interceptor/token.h"
 #include "interceptor/token_refresher.h"
 
@@ -43,13 +44,17 @@ GrantFailure ExamineGrantFailure(const absl::Status& cause, bool presented_refre
   f.described = absl::StrCat(absl::StatusCodeToString(cause.code()), ": ", message);
   f.event_reason = absl::Status(cause.code(), message);
   f.terminal = IsTerminalRefreshError(cause.code());
+  const FailurePart part = FailurePartOf(cause);
   if (f.terminal) {
     f.reason = cause.code() == absl::StatusCode::kUnauthenticated && presented_refresh_token
                    ? TerminalReason::kSessionExpired
                    : TerminalReason::kClientRejected;
-    f.terminal_status = TerminalStatus(f.reason, f.described);
+    f.terminal_status = part == FailurePart::kTokenService
+                            ? TerminalStatus(f.reason, f.described)
+                            : SharedBackendMisconfiguredStatus(f.described);
     return f;
   }
+  f.backend_unreachable = part == FailurePart::kSharedBackendUnreachable;
   f.gave_up_status = absl::UnavailableError(
       absl::StrCat("authrefresh: token refresh failed ", std::max(1, max_attempts),
                    " times in a row; last error: ", f.described));
@@ -76,6 +81,18 @@ absl::Status TerminalStatus(TerminalReason reason, absl::string_view described) 
           "will not help"));
   }
   return absl::InternalError("authrefresh: unknown terminal reason");
+}
+
+absl::Status SharedBackendMisconfiguredStatus(absl::string_view described) {
+  return absl::UnauthenticatedError(absl::StrCat(
+      "authrefresh: the shared token backend refused this replica (", described,
+      "); fix the backend's configuration (its password, encryption key or file "
+      "permissions): logging in again will not help"));
+}
+
+absl::Duration BackendRetryDelay(int retries) {
+  return std::min(absl::Milliseconds(10) * (int64_t{1} << std::clamp(retries, 0, 4)),
+                  absl::Milliseconds(100));
 }
 
 absl::Status NoRefreshTokenStatus() {

@@ -39,7 +39,8 @@ struct GrantFailure {
   std::string described;
   // The refresher's code and its redacted message (TokenEvent::reason).
   absl::Status event_reason;
-  // Terminal: what calls fail with from now on (TerminalStatus).
+  // Terminal: what calls fail with from now on (TerminalStatus, or
+  // SharedBackendMisconfiguredStatus).
   absl::Status terminal_status;
   // Transient: what waiting calls fail with when the attempts run out, and
   // what calls fail with while the backoff delay runs.
@@ -47,7 +48,16 @@ struct GrantFailure {
   absl::Status backing_off_status;
   // The delay the token service asked for (WithRetryAfter), at most 1 hour.
   std::optional<absl::Duration> retry_after;
+  // The shared token backend cannot be reached right now
+  // (FailurePart::kSharedBackendUnreachable): not a failure of the token
+  // service. Tried again within BackendRetryDelay(); waiting calls wait on.
+  bool backend_unreachable = false;
 };
+
+// The pause before the `retries`-th attempt (0 first) of a refresh that found
+// the shared backend unreachable: 10 ms, doubling, at most 100 ms, so that
+// waiting calls proceed within about 100 ms of the backend's return.
+absl::Duration BackendRetryDelay(int retries);
 
 // `cause` is the refresher's error; `presented_refresh_token` whether the
 // grant presented one (UNAUTHENTICATED then ends the session; without one
@@ -65,6 +75,11 @@ GrantFailure ExamineGrantFailure(const absl::Status& cause, bool presented_refre
 // both reasons, as gRPC's own call credentials fail a call whose
 // credentials cannot be obtained.
 absl::Status TerminalStatus(TerminalReason reason, absl::string_view described);
+
+// TerminalReason::kClientRejected when it was the shared token backend that
+// refused (FailurePart::kSharedBackend): UNAUTHENTICATED, naming the backend,
+// not the token service.
+absl::Status SharedBackendMisconfiguredStatus(absl::string_view described);
 
 // The session ends without a grant: the refresher needs a refresh token and
 // the manager has none.

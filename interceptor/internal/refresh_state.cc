@@ -219,6 +219,8 @@ void RefreshState::GrantForWaiters(absl::Time now, Decision* d) {
 }
 
 void RefreshState::ResetFailures() {
+  backend_unreachable_ = absl::OkStatus();
+  backend_retries_ = 0;
   consecutive_failures_ = 0;
   round_failures_ = 0;
   backoff_until_ = absl::InfinitePast();
@@ -247,6 +249,12 @@ void RefreshState::Succeeded(Token token, const GrantOrder& order, absl::Time no
 
 void RefreshState::Failed(const GrantFailure& failure, const GrantOrder& order,
                           absl::Time now, Decision* d) {
+  if (failure.backend_unreachable) {
+    BackendUnreachable(failure, order, now, d);
+    return;
+  }
+  backend_unreachable_ = absl::OkStatus();
+  backend_retries_ = 0;
   ++stats_.refreshes_failed;
   GrantReport report{failure.terminal ? Outcome::kFailedTerminal : Outcome::kFailedTransient,
                      order.proactive, now - order.sent_at};
@@ -277,6 +285,20 @@ void RefreshState::Failed(const GrantFailure& failure, const GrantOrder& order,
     retry_scheduled_ = true;
     d->retry_at = now + delay;
   }
+}
+
+void RefreshState::BackendUnreachable(const GrantFailure& failure, const GrantOrder& order,
+                                      absl::Time now, Decision* d) {
+  ++stats_.shared_backend_unreachable;
+  GrantReport report{Outcome::kBackendUnreachable, order.proactive, now - order.sent_at};
+  report.outage_began = backend_unreachable_.ok();
+  report.delay = BackendRetryDelay(backend_retries_++);
+  backend_unreachable_ = failure.event_reason;
+  d->report = report;
+  // Neither a failed attempt nor a backoff: the token service was not asked.
+  // The waiting calls wait on, each within its deadline.
+  retry_scheduled_ = true;
+  d->retry_at = now + report.delay;
 }
 
 Decision RefreshState::OnRetryTimer(absl::Time now) {

@@ -37,14 +37,21 @@ struct GrantOrder {
 
 // What a finished grant reports, for diagnostics.
 struct GrantReport {
-  enum class Outcome { kSucceeded, kFailedTransient, kFailedTerminal, kDiscarded };
+  enum class Outcome {
+    kSucceeded,
+    kFailedTransient,
+    kFailedTerminal,
+    kDiscarded,
+    kBackendUnreachable,  // GrantFailure::backend_unreachable: retried, calls wait on
+  };
   Outcome outcome = Outcome::kSucceeded;
   bool proactive = false;
   absl::Duration took;
   bool rotated = false;     // kSucceeded: the refresh token changed
   int round_failures = 0;   // kFailedTransient: failed attempts in this round
   bool gave_up = false;     // kFailedTransient: the waiting calls now fail
-  absl::Duration delay;     // kFailedTransient: until the next attempt may start
+  absl::Duration delay;     // kFailedTransient, kBackendUnreachable: until the next attempt
+  bool outage_began = false;  // kBackendUnreachable: the first attempt of this outage
 };
 
 // What the coordinator does after a transition, in this order.
@@ -119,6 +126,9 @@ class RefreshState {
   uint64_t rejected_generation() const { return rejected_generation_; }
   bool shut_down() const { return shut_down_; }
   bool retry_scheduled() const { return retry_scheduled_; }
+  // While refreshes find the shared backend unreachable: why calls are
+  // waiting (the last attempt's redacted error); OK otherwise.
+  const absl::Status& backend_unreachable() const { return backend_unreachable_; }
   const TokenManagerStats& stats() const { return stats_; }
 
   // A call asks for a sendable token; `accepted` is the newest generation a
@@ -161,6 +171,8 @@ class RefreshState {
   void Succeeded(Token token, const GrantOrder& order, absl::Time now, Decision* d);
   void Failed(const GrantFailure& failure, const GrantOrder& order, absl::Time now,
               Decision* d);
+  void BackendUnreachable(const GrantFailure& failure, const GrantOrder& order, absl::Time now,
+                          Decision* d);
   void Discarded(absl::Time now, bool has_waiters, Decision* d);
   // Calls wait for a token that is not sendable: start a grant, or, with no
   // refresh token to grant with, end the session and fail them.
@@ -208,6 +220,11 @@ class RefreshState {
   // backing_off_ meanwhile (set only when a round ran out of attempts).
   absl::Time backoff_until_ = absl::InfinitePast();
   absl::Status backing_off_;
+  // The shared backend's outage: the last attempt's error (OK when there is
+  // none) and the attempts since it began; counted apart from the failures
+  // above, which are the token service's.
+  absl::Status backend_unreachable_;
+  int backend_retries_ = 0;
   Backoff backoff_;
   TokenManagerStats stats_;
 };

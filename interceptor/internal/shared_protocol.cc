@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "interceptor/internal/clock_wait.h"
+#include "interceptor/internal/failure_part.h"
 #include "interceptor/internal/token_response.h"
 
 namespace authrefresh {
@@ -15,10 +16,12 @@ using Options = SharedTokenRefresherOptions;
 absl::Status SharedBackendError(const absl::Status& s) {
   const bool misconfigured = s.code() == absl::StatusCode::kPermissionDenied ||
                              s.code() == absl::StatusCode::kFailedPrecondition;
-  return absl::Status(
-      misconfigured ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kUnavailable,
-      absl::StrCat("shared token backend: ", absl::StatusCodeToString(s.code()), ": ",
-                   s.message()));
+  return WithFailurePart(
+      absl::Status(
+          misconfigured ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kUnavailable,
+          absl::StrCat("shared token backend: ", absl::StatusCodeToString(s.code()), ": ",
+                       s.message())),
+      FailurePart::kSharedBackend);
 }
 
 SharedProtocol::SharedProtocol(std::shared_ptr<SharedTokenBackend> backend, Options options,
@@ -98,7 +101,10 @@ void SharedProtocol::Log(absl::string_view line) const {
 
 absl::StatusOr<SharedRecord> SharedProtocol::Read() {
   absl::StatusOr<SharedRecord> r = backend_->Read();
-  if (r.ok()) known_generation_ = r->generation;
+  if (r.ok()) {
+    known_generation_ = r->generation;
+    unreachable_since_.reset();
+  }
   return r;
 }
 
@@ -223,9 +229,23 @@ absl::StatusOr<bool> SharedProtocol::WriteHoldingTheLease(uint64_t expected,
 
 absl::StatusOr<Token> SharedProtocol::Unreachable(const absl::Status& error,
                                                   const GrantRequest& request) {
-  if (error.code() != absl::StatusCode::kUnavailable ||
-      options_.when_unavailable == Options::WhenUnavailable::kWait) {
-    return SharedBackendError(error);
+  if (error.code() != absl::StatusCode::kUnavailable) return SharedBackendError(error);
+  if (options_.when_unavailable == Options::WhenUnavailable::kWait) {
+    // An outage: the TokenManager tries again soon and its calls keep
+    // waiting (within their deadlines), until max_wait has passed since the
+    // backend last answered; then it is a failure like any other.
+    const absl::Time now = clock_->Now();
+    if (!unreachable_since_) unreachable_since_ = now;
+    const absl::Duration down = now - *unreachable_since_;
+    if (down < options_.max_wait) {
+      return WithFailurePart(
+          absl::UnavailableError(absl::StrCat("shared token backend unreachable: ",
+                                              error.message())),
+          FailurePart::kSharedBackendUnreachable);
+    }
+    return SharedBackendError(absl::UnavailableError(absl::StrCat(
+        "unreachable for ", absl::FormatDuration(absl::Trunc(down, absl::Seconds(1))),
+        " (more than max_wait): ", error.message())));
   }
   Log(absl::StrCat("backend unreachable (", error.message(),
                    "); granting locally, to be written when it is back"));

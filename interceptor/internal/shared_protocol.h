@@ -79,12 +79,19 @@ class SharedProtocol {
   const Stopping stopping_;
   uint64_t known_generation_ = 0;
   std::optional<PendingWrite> pending_;
+  // kWait: since when the backend has not answered a Read; unset while it
+  // answers.
+  std::optional<absl::Time> unreachable_since_;
 };
 
-// A backend failure as the TokenManager sees it: a refused password or a
-// wrong encryption key (PERMISSION_DENIED, FAILED_PRECONDITION) is a
-// misconfiguration, terminal like a rejected client; anything else is
-// transient (UNAVAILABLE) and retried with backoff.
+// A backend failure as the TokenManager sees it, marked FailurePart::
+// kSharedBackend ("shared token backend: CODE: message"): a refused password
+// or a wrong encryption key (PERMISSION_DENIED, FAILED_PRECONDITION) is a
+// misconfiguration, terminal (FAILED_PRECONDITION); anything else is
+// transient (UNAVAILABLE) and retried with the TokenManager's backoff. An
+// outage under kWait is not passed here until it has lasted max_wait: until
+// then Serve's error is UNAVAILABLE marked kSharedBackendUnreachable, which
+// the TokenManager retries within about 100 ms while its calls wait.
 absl::Status SharedBackendError(const absl::Status& s);
 
 }  // namespace internal

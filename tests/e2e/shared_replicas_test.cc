@@ -26,6 +26,7 @@
 #include "tests/testing/mock_servers.h"
 #include "tests/testing/node_process.h"
 #include "tests/testing/redis_server.h"
+#include "tests/e2e/shared_replicas.h"
 #include "tests/testing/status_matchers.h"
 
 namespace authrefresh {
@@ -35,16 +36,8 @@ using testing::IsOk;
 using testing::MockServers;
 using testing::NodeProcess;
 using testing::RedisServer;
-
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = absl::Seconds(60)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
+using testing::Eventually;
+using testing::SharedRedisTest;
 
 // How soon after a grant one process alone makes the next, for tokens that
 // live `lifetime`: the refresh margin is min(refresh_margin, 25% of the
@@ -74,128 +67,6 @@ absl::Duration Shortest(const std::vector<absl::Duration>& spacings) {
   return spacings.empty() ? absl::ZeroDuration()
                           : *std::min_element(spacings.begin(), spacings.end());
 }
-
-class SharedRedisTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    testing::KeepCallbackQueueAlive();
-    absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start();
-    ASSERT_THAT(redis.status(), IsOk());
-    redis_ = *std::move(redis);
-    servers_ = std::make_unique<MockServers>();
-    login_ = servers_->authority().Login();
-    prefix_ = absl::StrCat("authrefresh:test:", getpid(), ":");
-  }
-
-  // Starts replica `i`; `access_token` empty: it starts with no token.
-  void StartReplica(int i, bool with_access_token = true, int grant_timeout_ms = 1000) {
-    std::unique_ptr<NodeProcess> p = NodeProcess::StartExecutable(
-        "tests/shared_replica",
-        {absl::StrCat("--redis_port=", redis_->port()), absl::StrCat("--prefix=", prefix_),
-         absl::StrCat("--target=", servers_->address()), "--threads=32",
-         absl::StrCat("--access_token=", with_access_token ? login_.access_token : ""),
-         absl::StrCat("--refresh_token=", login_.refresh_token),
-         absl::StrCat("--client_id=replica-", i), absl::StrCat("--seed=", i + 1),
-         "--lease_ttl_ms=2000", absl::StrCat("--grant_timeout_ms=", grant_timeout_ms),
-         "--deadline_ms=10000"});
-    ASSERT_NE(p, nullptr);
-    replicas_.push_back(std::move(p));
-  }
-
-  google::protobuf::Struct Stats(size_t i) { return replicas_[i]->Command("stats"); }
-  static long Field(const google::protobuf::Struct& s, const char* name) {
-    return static_cast<long>(s.fields().at(name).number_value());
-  }
-  long Sum(const char* name, const std::vector<size_t>& which) {
-    long total = 0;
-    for (size_t i : which) total += Field(Stats(i), name);
-    return total;
-  }
-  std::vector<size_t> All() {
-    std::vector<size_t> all;
-    for (size_t i = 0; i < replicas_.size(); ++i) {
-      if (replicas_[i]->pid() > 0) all.push_back(i);
-    }
-    return all;
-  }
-  static std::vector<long> ThreadOk(const google::protobuf::Struct& s) {
-    std::vector<long> out;
-    for (const auto& v : s.fields().at("thread_ok").list_value().values()) {
-      out.push_back(static_cast<long>(v.number_value()));
-    }
-    return out;
-  }
-  // Every replica in `which` makes `calls` more successful calls, and every
-  // one of its threads two more than now: each call in flight now is over
-  // (the second success is of a call that started after the first ended).
-  // Calls take hundreds of milliseconds under load, so a call's replay could
-  // otherwise still be in flight at the next revocation; replayed once, it
-  // would fail by design.
-  void AwaitProgress(long calls, std::vector<size_t> which = {}) {
-    if (which.empty()) which = All();
-    std::vector<long> base;
-    std::vector<std::vector<long>> base_threads;
-    for (size_t i : which) {
-      const google::protobuf::Struct s = Stats(i);
-      base.push_back(Field(s, "ok"));
-      base_threads.push_back(ThreadOk(s));
-    }
-    ASSERT_TRUE(Eventually([&] {
-      for (size_t k = 0; k < which.size(); ++k) {
-        const google::protobuf::Struct s = Stats(which[k]);
-        if (Field(s, "ok") < base[k] + calls) return false;
-        const std::vector<long> threads = ThreadOk(s);
-        if (threads.size() != base_threads[k].size()) return false;
-        for (size_t t = 0; t < threads.size(); ++t) {
-          if (threads[t] < base_threads[k][t] + 2) return false;
-        }
-      }
-      return true;
-    })) << "replicas stopped making progress";
-  }
-  void ExpectNoFailures(const std::vector<size_t>& which) {
-    for (size_t i : which) {
-      const google::protobuf::Struct s = Stats(i);
-      EXPECT_EQ(Field(s, "failed"), 0)
-          << "replica " << i << ": " << s.fields().at("last_failure").string_value();
-    }
-  }
-  // The replica that took the lease since `before` (leases per replica).
-  int NewHolder(const std::vector<long>& before) {
-    int holder = -1;
-    EXPECT_TRUE(Eventually([&] {
-      for (size_t i = 0; i < replicas_.size(); ++i) {
-        if (replicas_[i]->pid() > 0 && Field(Stats(i), "leases") > before[i]) {
-          holder = static_cast<int>(i);
-          return true;
-        }
-      }
-      return false;
-    }));
-    return holder;
-  }
-  std::vector<long> Leases() {
-    std::vector<long> out;
-    for (size_t i = 0; i < replicas_.size(); ++i) {
-      out.push_back(replicas_[i]->pid() > 0 ? Field(Stats(i), "leases") : 0);
-    }
-    return out;
-  }
-  absl::StatusOr<SharedRecord> Record() {
-    RedisBackendOptions o;
-    o.port = redis_->port();
-    o.key_prefix = prefix_;
-    absl::StatusOr<std::unique_ptr<SharedTokenBackend>> b = MakeRedisBackend(o);
-    if (!b.ok()) return b.status();
-    return (*b)->Read();
-  }
-
-  std::unique_ptr<RedisServer> redis_;
-  std::unique_ptr<MockServers> servers_;
-  Token login_;
-  std::string prefix_;
-  std::vector<std::unique_ptr<NodeProcess>> replicas_;
-};
 
 // 4 processes x 32 threads. Three revocations: one grant each. Then tokens
 // that live 3 s: one grant per expiry, the proactive refreshes of the four
@@ -363,6 +234,39 @@ TEST_F(SharedRedisTest, AStoppedHolderCannotOverwriteTheNewerRecord) {
   EXPECT_EQ(servers_->authority().grants(), 2);
   AwaitProgress(100, others);
   ExpectNoFailures(others);
+}
+
+// The refresh token that counts is the shared record's. Two replicas rotate
+// it three times; they stop, and the record's token (2 s) expires. A replica
+// deployed later with the original login presents the record's refresh
+// token, not its own long-rotated one: the token service sees no reuse, and
+// the session lives on.
+TEST_F(SharedRedisTest, AReplicaStartedLaterPresentsTheRecordsRefreshTokenNotItsOwn) {
+  for (int i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(StartReplica(i));
+  AwaitProgress(50);
+  for (int round = 1; round <= 3; ++round) {
+    if (round == 3) servers_->authority().set_access_ttl(absl::Seconds(2));
+    servers_->authority().RevokeAccessTokens();
+    AwaitProgress(100);
+    ASSERT_EQ(servers_->authority().grants(), round);
+  }
+  for (size_t i : All()) replicas_[i]->Kill();
+  absl::StatusOr<SharedRecord> record = Record();
+  ASSERT_THAT(record.status(), IsOk());
+  ASSERT_EQ(record->generation, 3u);
+  ASSERT_NE(record->token.refresh_token, login_.refresh_token);  // rotated
+  const absl::Time expires_at = record->token.expires_at;
+  // Not adoptable any more: a grant is needed.
+  ASSERT_TRUE(Eventually([&] { return absl::Now() > expires_at; }, absl::Seconds(10)));
+  servers_->authority().set_access_ttl(absl::Hours(1));
+  ASSERT_NO_FATAL_FAILURE(StartReplica(2));  // login_: the deploy-time tokens
+  AwaitProgress(100, {2});
+  EXPECT_EQ(servers_->authority().grants(), 4);
+  EXPECT_EQ(servers_->authority().reuse_detected(), 0);
+  ExpectNoFailures({2});
+  absl::StatusOr<SharedRecord> after = Record();
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->generation, 4u);
 }
 
 }  // namespace

@@ -240,6 +240,18 @@ absl::Status RedisServer::Restart() {
   return Launch(&bind_race);
 }
 
+absl::Status RedisServer::Pause() {
+  if (pid_ < 0) return absl::FailedPreconditionError("the test Redis is not running");
+  if (kill(pid_, SIGSTOP) != 0) return absl::InternalError("cannot SIGSTOP the test Redis");
+  return absl::OkStatus();
+}
+
+absl::Status RedisServer::Resume() {
+  if (pid_ < 0) return absl::FailedPreconditionError("the test Redis is not running");
+  if (kill(pid_, SIGCONT) != 0) return absl::InternalError("cannot SIGCONT the test Redis");
+  return absl::OkStatus();
+}
+
 void RedisServer::Kill(int signal) {
   if (pid_ < 0) return;
   kill(pid_, signal);

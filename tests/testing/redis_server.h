@@ -49,6 +49,11 @@ class RedisServer {
   absl::Status Stop();
   // Starts it again on the same port (and socket), with the same users.
   absl::Status Restart();
+  // Stops the process (SIGSTOP) without closing anything: connections and
+  // new connects are accepted by the kernel, and nothing answers. Resume()
+  // (SIGCONT) lets it answer again, with its data.
+  absl::Status Pause();
+  absl::Status Resume();
 
   // Runs one command as the administrator (authenticated when a password is
   // set) on a fresh connection. Strings, statuses and integers come back as

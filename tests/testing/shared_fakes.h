@@ -31,6 +31,7 @@ class FakeSharedBackend final : public SharedTokenBackend {
 
   absl::StatusOr<SharedRecord> Read() override {
     absl::MutexLock lock(&mu_);
+    if (!error_.ok()) return error_;
     if (unreachable_) return Unreachable();
     return record_;
   }
@@ -127,6 +128,11 @@ class FakeSharedBackend final : public SharedTokenBackend {
     absl::MutexLock lock(&mu_);
     unreachable_ = unreachable;
   }
+  // Every Read fails with `error` (a refused password, say); OK: none does.
+  void SetError(absl::Status error) {
+    absl::MutexLock lock(&mu_);
+    error_ = std::move(error);
+  }
   SharedRecord record() {
     absl::MutexLock lock(&mu_);
     return record_;
@@ -174,6 +180,7 @@ class FakeSharedBackend final : public SharedTokenBackend {
   SharedRecord record_ ABSL_GUARDED_BY(mu_);
   std::string owner_ ABSL_GUARDED_BY(mu_);
   absl::Time lease_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
   bool unreachable_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_fail_ ABSL_GUARDED_BY(mu_) = false;
   int failed_writes_ ABSL_GUARDED_BY(mu_) = 0;

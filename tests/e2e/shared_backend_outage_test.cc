@@ -1,0 +1,157 @@
+// Replicas ride out an outage of their shared Redis (MakeSharedTokenRefresher,
+// kWait): real replica processes (tests/shared_replica) with the
+// TokenManager's default retry policy (1 s backoff, 3 attempts), a real
+// redis-server, and a revocation while Redis is down, so that every call
+// needs a token that only a grant under the lease can give. The outage's
+// length is the scenario; its start and end are the test's own actions,
+// and every wait polls a condition (the replicas' counters) with a deadline.
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/shared_replicas.h"
+#include "tests/testing/status_matchers.h"
+
+namespace authrefresh {
+namespace {
+
+using testing::Eventually;
+using testing::IsOk;
+using testing::SharedRedisTest;
+using ::testing::HasSubstr;
+
+class SharedBackendOutageTest : public SharedRedisTest {
+ protected:
+  static constexpr int kReplicas = 4;
+
+  void StartReplicas(int deadline_ms) {
+    for (int i = 0; i < kReplicas; ++i) {
+      ASSERT_NO_FATAL_FAILURE(StartReplica(
+          i, true, 1000, {"--default_retry=1", absl::StrCat("--deadline_ms=", deadline_ms)}));
+    }
+  }
+
+  // Holds until `outage` has passed since `began` and every replica has
+  // found the backend unreachable at least `attempts` times: their calls
+  // have been waiting for it.
+  void AwaitOutage(absl::Time began, absl::Duration outage, long attempts) {
+    ASSERT_TRUE(Eventually([&] {
+      if (absl::Now() < began + outage) return false;
+      for (size_t i : All()) {
+        if (Field(Stats(i), "shared_backend_unreachable") < attempts) return false;
+      }
+      return true;
+    })) << "the replicas never found the backend unreachable";
+  }
+
+  // The first call succeeds soon after Redis answers again: the replicas
+  // retry every 100 ms at most (plus, when paused, the attempt in flight,
+  // which ends at the 1 s command timeout). Printed for docs/replicas.md.
+  void ExpectRecoveryAfter(absl::Time back, long ok_before) {
+    ASSERT_TRUE(Eventually([&] { return Sum("ok", All()) > ok_before; }));
+    const absl::Duration recovery = absl::Now() - back;
+    std::cout << "first call succeeded " << absl::FormatDuration(recovery)
+              << " after Redis answered again\n";
+    EXPECT_LT(recovery, absl::Seconds(3));
+  }
+
+  // One grant for the revocation, made after the outage; none presented a
+  // refresh token twice.
+  void ExpectOneGrantAndNoReuse(int grants) {
+    EXPECT_EQ(servers_->authority().grants(), grants);
+    EXPECT_EQ(servers_->authority().reuse_detected(), 0);
+  }
+};
+
+// The scenario: Redis is gone for 3 s (longer than the TokenManager's
+// three attempts with 1 s and 1.6 s backoff would last) and comes back empty.
+// Calls have 10 s deadlines: none fails, and one grant serves all four
+// replicas after Redis is back.
+TEST_F(SharedBackendOutageTest, RedisKilledAndRestartedEmptyFailsNoCallThatCanWait) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
+  AwaitProgress(50);
+  ASSERT_THAT(redis_->Stop(), IsOk());
+  const absl::Time down = absl::Now();
+  servers_->authority().RevokeAccessTokens();
+  ASSERT_NO_FATAL_FAILURE(AwaitOutage(down, absl::Seconds(3), 5));
+  const long ok_during = Sum("ok", All());
+  ASSERT_THAT(redis_->Restart(), IsOk());  // returns once Redis answers PING
+  ExpectRecoveryAfter(absl::Now(), ok_during);
+  AwaitProgress(200);
+  ExpectOneGrantAndNoReuse(1);
+  ExpectNoFailures(All());
+  // Nothing was counted against the token service.
+  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
+  EXPECT_GT(Sum("ok", All()), ok_during);
+  absl::StatusOr<SharedRecord> record = Record();
+  ASSERT_THAT(record.status(), IsOk());
+  EXPECT_EQ(record->generation, 1u);  // written anew after the restart
+}
+
+// Redis stopped with SIGSTOP: connections are accepted and nothing answers,
+// so each attempt ends at the backend's command timeout (1 s). After SIGCONT
+// the record is still there and the replicas go on from it.
+TEST_F(SharedBackendOutageTest, RedisPausedFailsNoCallThatCanWait) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
+  AwaitProgress(50);
+  servers_->authority().RevokeAccessTokens();
+  AwaitProgress(100);
+  ASSERT_EQ(servers_->authority().grants(), 1);
+  ASSERT_THAT(redis_->Pause(), IsOk());
+  const absl::Time paused = absl::Now();
+  servers_->authority().RevokeAccessTokens();
+  ASSERT_NO_FATAL_FAILURE(AwaitOutage(paused, absl::Seconds(3), 2));
+  const long ok_during = Sum("ok", All());
+  ASSERT_THAT(redis_->Resume(), IsOk());
+  ExpectRecoveryAfter(absl::Now(), ok_during);
+  AwaitProgress(200);
+  ExpectOneGrantAndNoReuse(2);
+  ExpectNoFailures(All());
+  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
+  absl::StatusOr<SharedRecord> record = Record();
+  ASSERT_THAT(record.status(), IsOk());
+  EXPECT_EQ(record->generation, 2u);
+}
+
+// An outage longer than the calls' deadlines (2 s): the waiting calls fail
+// DEADLINE_EXCEEDED naming the backend, not the token service; once Redis
+// is back, calls succeed again and one grant serves them.
+TEST_F(SharedBackendOutageTest, AnOutageLongerThanTheDeadlinesFailsCallsNamingTheBackend) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(2000));
+  AwaitProgress(50);
+  ASSERT_THAT(redis_->Stop(), IsOk());
+  servers_->authority().RevokeAccessTokens();
+  ASSERT_TRUE(Eventually([&] {
+    for (size_t i : All()) {
+      if (Field(Stats(i), "failed") == 0) return false;
+    }
+    return true;
+  })) << "no call reached its deadline";
+  for (size_t i : All()) {
+    const std::string last = Stats(i).fields().at("last_failure").string_value();
+    EXPECT_THAT(last, HasSubstr("deadline exceeded while waiting for a token refresh: "
+                                "shared token backend unreachable"))
+        << "replica " << i;
+    EXPECT_THAT(last, ::testing::StartsWith("4: ")) << "DEADLINE_EXCEEDED";
+    EXPECT_THAT(last, ::testing::Not(HasSubstr("token service"))) << "replica " << i;
+  }
+  ASSERT_THAT(redis_->Restart(), IsOk());
+  const long failed_before = Sum("failed", All());
+  AwaitProgress(200);
+  ExpectOneGrantAndNoReuse(1);
+  // Calls in flight at the restart may still have hit their deadline; after
+  // the progress above, none fails any more.
+  const long failed_after = Sum("failed", All());
+  AwaitProgress(200);
+  EXPECT_EQ(Sum("failed", All()), failed_after);
+  EXPECT_GE(failed_after, failed_before);
+  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
+}
+
+}  // namespace
+}  // namespace authrefresh
