@@ -423,6 +423,42 @@ TEST(SharedToken, RefreshLocallyWhenUnreachableAndWriteTheTokenBackLater) {
 // rotates it three times and goes away; the record's access token expires.
 // A replica started later with the deploy-time refresh token presents the
 // record's, not its own long-rotated one: the token service sees no reuse.
+// kRefreshLocally with a grant that needs no refresh token (client
+// credentials): three replicas grant on their own during an outage and
+// their calls succeed; once the backend is back, one of their records is
+// written, the others are dropped, and the other two adopt it at their next
+// refresh: one record, one token, no further grant.
+TEST(SharedToken, RefreshLocallyReplicasConvergeOnOneRecordAfterTheOutage) {
+  auto fake = std::make_shared<FakeSharedBackend>();
+  auto service = std::make_shared<RotatingTokenService>();
+  SharedTokenRefresherOptions shared;
+  shared.when_unavailable = SharedTokenRefresherOptions::WhenUnavailable::kRefreshLocally;
+  // No background write of a pending record during the test: each is
+  // written by its replica's next refresh, in the order the test makes them.
+  shared.wait_step = absl::Hours(1);
+  shared.lease_ttl = absl::Seconds(30);
+  shared.max_wait = absl::Hours(2);
+  std::vector<Replica> replicas;
+  for (int i = 0; i < 3; ++i) {
+    replicas.push_back(MakeReplica(service, false, fake, Token{"at-0", ""}, shared));
+  }
+  fake->SetUnreachable(true);
+  for (Replica& r : replicas) ASSERT_THAT(r.NeedNewToken().Get().status(), IsOk());
+  EXPECT_EQ(service->grants(), 3);
+  EXPECT_EQ(fake->writes(), 0);
+  fake->SetUnreachable(false);
+  // Each replica writes its pending record before anything else: the first
+  // wins, the others find generation 1 written and drop theirs.
+  for (Replica& r : replicas) ASSERT_THAT(r.NeedNewToken().Get().status(), IsOk());
+  const SharedRecord record = fake->record();
+  EXPECT_EQ(fake->writes(), 1 + 1);  // the winner's pending record, then its next grant
+  for (Replica& r : replicas) {
+    EXPECT_EQ(r.manager->CurrentToken().access_token, record.token.access_token);
+  }
+  EXPECT_EQ(service->grants(), 4);
+  EXPECT_EQ(record.generation, 2u);
+}
+
 TEST(SharedToken, AReplicaStartedLaterPresentsTheRecordsRefreshTokenNotItsOwn) {
   auto fake = std::make_shared<FakeSharedBackend>();
   auto service = std::make_shared<RotatingTokenService>();

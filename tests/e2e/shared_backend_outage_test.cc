@@ -93,6 +93,62 @@ TEST_F(SharedBackendOutageTest, RedisKilledAndRestartedEmptyFailsNoCallThatCanWa
   EXPECT_EQ(record->generation, 1u);  // written anew after the restart
 }
 
+// The same outage with a Redis that keeps its data (an append-only file):
+// after the restart the record is still there, and the replicas go on from
+// it with one grant.
+class SharedBackendOutageWithPersistenceTest : public SharedBackendOutageTest {
+ protected:
+  testing::RedisServerOptions RedisOptions() const override {
+    testing::RedisServerOptions o;
+    o.persist = true;
+    return o;
+  }
+};
+
+TEST_F(SharedBackendOutageWithPersistenceTest, RedisKilledAndRestartedFailsNoCallThatCanWait) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
+  AwaitProgress(50);
+  servers_->authority().RevokeAccessTokens();
+  AwaitProgress(100);
+  ASSERT_EQ(servers_->authority().grants(), 1);
+  ASSERT_THAT(redis_->Stop(), IsOk());
+  const absl::Time down = absl::Now();
+  servers_->authority().RevokeAccessTokens();
+  ASSERT_NO_FATAL_FAILURE(AwaitOutage(down, absl::Seconds(3), 5));
+  const long ok_during = Sum("ok", All());
+  ASSERT_THAT(redis_->Restart(), IsOk());
+  ExpectRecoveryAfter(absl::Now(), ok_during);
+  AwaitProgress(200);
+  ExpectOneGrantAndNoReuse(2);
+  ExpectNoFailures(All());
+  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
+  absl::StatusOr<SharedRecord> record = Record();
+  ASSERT_THAT(record.status(), IsOk());
+  EXPECT_EQ(record->generation, 2u);  // the record survived the restart
+}
+
+// The connections of every replica are cut (CLIENT KILL) while the lease
+// holder's grant is in flight: its write finds its connection gone, is sent
+// again on a new one, and lands; nothing is lost or granted twice.
+TEST_F(SharedBackendOutageTest, TheHoldersConnectionCutDuringItsGrantLosesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
+  AwaitProgress(50);
+  servers_->tokens().Hold();
+  servers_->authority().RevokeAccessTokens();
+  servers_->tokens().AwaitHeld(1);
+  ASSERT_THAT(redis_->Command({"CLIENT", "KILL", "TYPE", "normal"}).status(), IsOk());
+  ASSERT_THAT(redis_->Command({"CLIENT", "KILL", "TYPE", "pubsub"}).status(), IsOk());
+  servers_->tokens().Release();
+  AwaitProgress(200);
+  ExpectOneGrantAndNoReuse(1);
+  ExpectNoFailures(All());
+  EXPECT_EQ(Sum("written", All()), 1);
+  EXPECT_EQ(Sum("write_failed", All()), 0);
+  absl::StatusOr<SharedRecord> record = Record();
+  ASSERT_THAT(record.status(), IsOk());
+  EXPECT_EQ(record->generation, 1u);
+}
+
 // Redis stopped with SIGSTOP: connections are accepted and nothing answers,
 // so each attempt ends at the backend's command timeout (1 s). After SIGCONT
 // the record is still there and the replicas go on from it.

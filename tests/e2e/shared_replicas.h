@@ -45,13 +45,16 @@ class SharedRedisTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::KeepCallbackQueueAlive();
-    absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start();
+    absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start(RedisOptions());
     ASSERT_THAT(redis.status(), IsOk());
     redis_ = *std::move(redis);
     servers_ = std::make_unique<MockServers>();
     login_ = servers_->authority().Login();
     prefix_ = absl::StrCat("authrefresh:test:", getpid(), ":");
   }
+
+  // The test Redis's options; a fixture may ask for persistence.
+  virtual RedisServerOptions RedisOptions() const { return {}; }
 
   // Starts replica `i`; `access_token` empty: it starts with no token.
   // `extra`: more shared_replica flags (--deadline_ms=..., --default_retry=1).

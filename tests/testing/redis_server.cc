@@ -131,9 +131,11 @@ absl::Status RedisServer::Launch(bool* bind_race) {
   const std::string log = absl::StrCat(dir_, "/redis-", port_, ".log");
   std::vector<std::string> args = {binary_,      "--port",       absl::StrCat(port_),
                                    "--bind",     "127.0.0.1",    "--save",
-                                   "",           "--appendonly", "no",
+                                   "",           "--appendonly", options_.persist ? "yes" : "no",
                                    "--daemonize", "no",          "--dir",
                                    dir_,         "--logfile",    log};
+  // Every write on disk before it is answered: a restart finds it.
+  if (options_.persist) args.insert(args.end(), {"--appendfsync", "always"});
   if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
   if (!socket_path_.empty()) {
     args.insert(args.end(), {"--unixsocket", socket_path_, "--unixsocketperm", "700"});

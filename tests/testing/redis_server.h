@@ -2,7 +2,7 @@
 //
 // Defines `RedisServer`: a real redis-server (Debian's /usr/bin/redis-server,
 // installed by bazel/setup.sh) that a test starts on 127.0.0.1 with a free
-// port, nothing persisted, and stops again.
+// port, nothing persisted (unless asked), and stops again.
 
 #ifndef AUTHREFRESH_TESTS_TESTING_REDIS_SERVER_H_
 #define AUTHREFRESH_TESTS_TESTING_REDIS_SERVER_H_
@@ -28,6 +28,9 @@ struct RedisServerOptions {
   // Also listen on a Unix socket (under $TEST_TMPDIR, or /tmp when that path
   // would be too long for sun_path); see unix_socket().
   bool unix_socket = false;
+  // Keep the data across Stop() and Restart() (an append-only file, synced
+  // on every write); off: a restarted server is empty.
+  bool persist = false;
 };
 
 class RedisServer {
