@@ -6,6 +6,7 @@
 // length is the scenario; its start and end are the test's own actions,
 // and every wait polls a condition (the replicas' counters) with a deadline.
 
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -60,6 +61,46 @@ class SharedBackendOutageTest : public SharedRedisTest {
     EXPECT_LT(recovery, absl::Seconds(3));
   }
 
+  // The scenario of the tests below: all replicas calling; with `grant_first`,
+  // one revocation and its grant; then Redis goes away (`stop`), the tokens
+  // are revoked, the outage lasts 3 s and at least `attempts` refresh
+  // attempts per replica, and Redis comes back (`start`). No call fails, no
+  // attempt counts against the token service, one grant serves the outage's
+  // revocation, and the record ends at `generation`.
+  void RideOut(const std::function<absl::Status()>& stop,
+               const std::function<absl::Status()>& start, long attempts, bool grant_first,
+               uint64_t generation) {
+    ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
+    AwaitProgress(50);
+    const int before = grant_first ? 1 : 0;
+    if (grant_first) {
+      servers_->authority().RevokeAccessTokens();
+      AwaitProgress(100);
+      ASSERT_EQ(servers_->authority().grants(), before);
+    }
+    ASSERT_THAT(stop(), IsOk());
+    const absl::Time down = absl::Now();
+    servers_->authority().RevokeAccessTokens();
+    ASSERT_NO_FATAL_FAILURE(AwaitOutage(down, absl::Seconds(3), attempts));
+    const long ok_during = Sum("ok", All());
+    ASSERT_THAT(start(), IsOk());  // returns once Redis answers again
+    ExpectRecoveryAfter(absl::Now(), ok_during);
+    AwaitProgress(200);
+    ExpectOneGrantAndNoReuse(before + 1);
+    ExpectNoFailures(All());
+    EXPECT_EQ(Sum("refreshes_failed", All()), 0);  // nothing against the token service
+    absl::StatusOr<SharedRecord> record = Record();
+    ASSERT_THAT(record.status(), IsOk());
+    EXPECT_EQ(record->generation, generation);
+  }
+
+  std::function<absl::Status()> StopRedis() {
+    return [this] { return redis_->Stop(); };
+  }
+  std::function<absl::Status()> RestartRedis() {
+    return [this] { return redis_->Restart(); };
+  }
+
   // One grant for the revocation, made after the outage; none presented a
   // refresh token twice.
   void ExpectOneGrantAndNoReuse(int grants) {
@@ -73,24 +114,8 @@ class SharedBackendOutageTest : public SharedRedisTest {
 // Calls have 10 s deadlines: none fails, and one grant serves all four
 // replicas after Redis is back.
 TEST_F(SharedBackendOutageTest, RedisKilledAndRestartedEmptyFailsNoCallThatCanWait) {
-  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
-  AwaitProgress(50);
-  ASSERT_THAT(redis_->Stop(), IsOk());
-  const absl::Time down = absl::Now();
-  servers_->authority().RevokeAccessTokens();
-  ASSERT_NO_FATAL_FAILURE(AwaitOutage(down, absl::Seconds(3), 5));
-  const long ok_during = Sum("ok", All());
-  ASSERT_THAT(redis_->Restart(), IsOk());  // returns once Redis answers PING
-  ExpectRecoveryAfter(absl::Now(), ok_during);
-  AwaitProgress(200);
-  ExpectOneGrantAndNoReuse(1);
-  ExpectNoFailures(All());
-  // Nothing was counted against the token service.
-  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
-  EXPECT_GT(Sum("ok", All()), ok_during);
-  absl::StatusOr<SharedRecord> record = Record();
-  ASSERT_THAT(record.status(), IsOk());
-  EXPECT_EQ(record->generation, 1u);  // written anew after the restart
+  // Empty after the restart: the record is written anew.
+  RideOut(StopRedis(), RestartRedis(), 5, /*grant_first=*/false, /*generation=*/1);
 }
 
 // The same outage with a Redis that keeps its data (an append-only file):
@@ -106,25 +131,8 @@ class SharedBackendOutageWithPersistenceTest : public SharedBackendOutageTest {
 };
 
 TEST_F(SharedBackendOutageWithPersistenceTest, RedisKilledAndRestartedFailsNoCallThatCanWait) {
-  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
-  AwaitProgress(50);
-  servers_->authority().RevokeAccessTokens();
-  AwaitProgress(100);
-  ASSERT_EQ(servers_->authority().grants(), 1);
-  ASSERT_THAT(redis_->Stop(), IsOk());
-  const absl::Time down = absl::Now();
-  servers_->authority().RevokeAccessTokens();
-  ASSERT_NO_FATAL_FAILURE(AwaitOutage(down, absl::Seconds(3), 5));
-  const long ok_during = Sum("ok", All());
-  ASSERT_THAT(redis_->Restart(), IsOk());
-  ExpectRecoveryAfter(absl::Now(), ok_during);
-  AwaitProgress(200);
-  ExpectOneGrantAndNoReuse(2);
-  ExpectNoFailures(All());
-  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
-  absl::StatusOr<SharedRecord> record = Record();
-  ASSERT_THAT(record.status(), IsOk());
-  EXPECT_EQ(record->generation, 2u);  // the record survived the restart
+  // The record survived the restart: the outage's grant is generation 2.
+  RideOut(StopRedis(), RestartRedis(), 5, /*grant_first=*/true, /*generation=*/2);
 }
 
 // The connections of every replica are cut (CLIENT KILL) while the lease
@@ -153,25 +161,8 @@ TEST_F(SharedBackendOutageTest, TheHoldersConnectionCutDuringItsGrantLosesNothin
 // so each attempt ends at the backend's command timeout (1 s). After SIGCONT
 // the record is still there and the replicas go on from it.
 TEST_F(SharedBackendOutageTest, RedisPausedFailsNoCallThatCanWait) {
-  ASSERT_NO_FATAL_FAILURE(StartReplicas(10000));
-  AwaitProgress(50);
-  servers_->authority().RevokeAccessTokens();
-  AwaitProgress(100);
-  ASSERT_EQ(servers_->authority().grants(), 1);
-  ASSERT_THAT(redis_->Pause(), IsOk());
-  const absl::Time paused = absl::Now();
-  servers_->authority().RevokeAccessTokens();
-  ASSERT_NO_FATAL_FAILURE(AwaitOutage(paused, absl::Seconds(3), 2));
-  const long ok_during = Sum("ok", All());
-  ASSERT_THAT(redis_->Resume(), IsOk());
-  ExpectRecoveryAfter(absl::Now(), ok_during);
-  AwaitProgress(200);
-  ExpectOneGrantAndNoReuse(2);
-  ExpectNoFailures(All());
-  EXPECT_EQ(Sum("refreshes_failed", All()), 0);
-  absl::StatusOr<SharedRecord> record = Record();
-  ASSERT_THAT(record.status(), IsOk());
-  EXPECT_EQ(record->generation, 2u);
+  RideOut([this] { return redis_->Pause(); }, [this] { return redis_->Resume(); }, 2,
+          /*grant_first=*/true, /*generation=*/2);
 }
 
 // An outage longer than the calls' deadlines (2 s): the waiting calls fail
