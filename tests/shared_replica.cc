@@ -8,7 +8,7 @@
 //   shared_replica --redis_port=N --prefix=P --target=127.0.0.1:N
 //       --access_token=... --refresh_token=... [--threads=32] [--client_id=...]
 //       [--lease_ttl_ms=2000] [--grant_timeout_ms=lease/2] [--seed=1]
-//       [--deadline_ms=10000] [--default_retry=1: TokenManagerOptions' own
+//       [--deadline_ms=10000] [--redis_password=...] [--default_retry=1: TokenManagerOptions' own
 //       backoff and max_refresh_attempts, not the faster ones set here]
 
 #include <unistd.h>
@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   redis.host = "127.0.0.1";
   redis.port = IntArg(args, "redis_port", 6379);
   redis.key_prefix = args.count("prefix") ? args.at("prefix") : "authrefresh:test:";
+  if (args.count("redis_password")) redis.password = args.at("redis_password");
   absl::StatusOr<std::unique_ptr<authrefresh::SharedTokenBackend>> backend =
       authrefresh::MakeRedisBackend(redis);
   if (!backend.ok()) {

@@ -200,5 +200,32 @@ TEST_F(SharedBackendOutageTest, AnOutageLongerThanTheDeadlinesFailsCallsNamingTh
   EXPECT_EQ(Sum("refreshes_failed", All()), 0);
 }
 
+// A Redis that refuses the replica's password is a misconfiguration of the
+// backend: calls that need a new token fail UNAUTHENTICATED naming the
+// backend and its refusal, never "the token service rejected this client",
+// and the token service is not asked.
+class SharedBackendWithPasswordTest : public SharedBackendOutageTest {
+ protected:
+  testing::RedisServerOptions RedisOptions() const override {
+    testing::RedisServerOptions o;
+    o.password = "pw-outage-1f3c";
+    return o;
+  }
+};
+
+TEST_F(SharedBackendWithPasswordTest, AWrongPasswordIsReportedAsTheBackendsRefusal) {
+  ASSERT_NO_FATAL_FAILURE(StartReplica(0, true, 1000, {"--redis_password=wrong-pw-77aa"}));
+  AwaitProgress(50);
+  servers_->authority().RevokeAccessTokens();
+  ASSERT_TRUE(Eventually([&] { return Field(Stats(0), "failed") > 0; }));
+  const std::string last = Stats(0).fields().at("last_failure").string_value();
+  EXPECT_THAT(last, ::testing::StartsWith("16: "));  // UNAUTHENTICATED
+  EXPECT_THAT(last, HasSubstr("the shared token backend refused this replica"));
+  EXPECT_THAT(last, HasSubstr("refused AUTH (WRONGPASS)"));
+  EXPECT_THAT(last, ::testing::Not(HasSubstr("token service rejected")));
+  EXPECT_THAT(last, ::testing::Not(HasSubstr("wrong-pw-77aa")));
+  EXPECT_EQ(servers_->authority().grants(), 0);
+}
+
 }  // namespace
 }  // namespace authrefresh
