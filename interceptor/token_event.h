@@ -39,8 +39,10 @@ struct TokenEvent {
     // The first refresh attempt of an outage of the shared token backend
     // (MakeSharedTokenRefresher, kWait); reason: the backend's error.
     // Attempts are repeated within 100 ms (TokenManagerStats::
-    // shared_backend_unreachable counts each) while calls wait; the next
-    // kRefreshSucceeded or kRefreshFailed ends the outage.
+    // shared_backend_unreachable counts each; they are neither counted in
+    // refreshes_started nor reported as kRefreshStarted) while calls wait;
+    // the next kRefreshSucceeded or kRefreshFailed, or SetToken(), ends the
+    // outage.
     kSharedBackendUnreachable,
   };
   Kind kind;

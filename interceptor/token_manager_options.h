@@ -120,6 +120,7 @@ struct TokenManagerStats {
   // (MakeSharedTokenRefresher, kWait): not failures of the token service,
   // not in refreshes_failed, and never a cause of backoff; tried again
   // within 100 ms while calls wait (TokenEvent::kSharedBackendUnreachable).
+  // refreshes_started counts an outage's first attempt only.
   uint64_t shared_backend_unreachable = 0;
   uint64_t sessions_expired = 0;  // terminal: TerminalReason::kSessionExpired
   uint64_t clients_rejected = 0;  // terminal: TerminalReason::kClientRejected

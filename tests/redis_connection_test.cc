@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -151,6 +152,26 @@ TEST(RedisConnector, ErrorRepliesBecomeStatusesThatQuoteOnlyTheCode) {
   EXPECT_THAT(authenticated.Unexpected("a probe"),
               StatusIs(absl::StatusCode::kInternal,
                        HasSubstr("answered a probe with an unexpected reply")));
+}
+
+// A server that is there but not ready (loading its append-only file after
+// a restart, say) is an outage, UNAVAILABLE, not an error of the request.
+TEST(RedisConnector, AServerNotReadyYetIsUnavailable) {
+  const RedisConnector connector(At(6380));
+  for (const char* text : {"LOADING Redis is loading the dataset in memory",
+                           "MASTERDOWN Link with MASTER is down", "TRYAGAIN Multiple keys",
+                           "BUSY Redis is busy running a script"}) {
+    SCOPED_TRACE(text);
+    std::string error = text;
+    redisReply reply{};
+    reply.type = REDIS_REPLY_ERROR;
+    reply.str = error.data();
+    reply.len = error.size();
+    EXPECT_THAT(connector.ErrorReply(reply, "HGETALL"),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr(absl::StrCat("cannot answer HGETALL yet (",
+                                                RedisErrorCode(error), ")"))));
+  }
 }
 
 }  // namespace

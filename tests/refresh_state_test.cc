@@ -239,6 +239,49 @@ TEST(RefreshState, AnUnreachableBackendIsRetriedSoonWithoutBackoffWhileCallsWait
   EXPECT_EQ(*first.retry_at, now + absl::Seconds(1));  // the token service's backoff
 }
 
+// An outage's further attempts are not new refreshes: refreshes_started
+// counts the first only, and each order says it is a retry (no
+// kRefreshStarted event). SetToken ends the outage: the retry is cancelled
+// and the next attempt is a refresh again.
+TEST(RefreshState, OutageRetriesAreNotNewRefreshesAndSetTokenEndsTheOutage) {
+  RefreshState s(Options(), true, Valid(), kT0);
+  AwaitDecision a = s.Await(Rejected(1), kT0, 0);
+  EXPECT_FALSE(a.then.grant->outage_retry);
+  Decision down = s.OnGrantDone(Failed(*a.then.grant, BackendDown()), kT0, true);
+  Decision retry = s.OnRetryTimer(*down.retry_at);
+  ASSERT_TRUE(retry.grant.has_value());
+  EXPECT_TRUE(retry.grant->outage_retry);
+  EXPECT_EQ(s.stats().refreshes_started, 1u);
+  s.OnGrantDone(Failed(*retry.grant, BackendDown()), *down.retry_at, true);
+  const absl::Time later = *down.retry_at + absl::Seconds(1);
+  Decision set = s.SetToken(Valid("at-set", "rt-set"), later, true);
+  EXPECT_TRUE(set.cancel_retry);
+  EXPECT_EQ(set.release, Release::kWithToken);
+  EXPECT_TRUE(s.backend_unreachable().ok());
+  EXPECT_FALSE(s.retry_scheduled());
+  AwaitDecision next = s.Await(Rejected(s.generation()), later + absl::Minutes(5), 0);
+  ASSERT_TRUE(next.then.grant.has_value());
+  EXPECT_FALSE(next.then.grant->outage_retry);
+  EXPECT_EQ(s.stats().refreshes_started, 2u);
+}
+
+// A proactive refresh (nobody waiting) that finds the backend unreachable is
+// retried the same way, and releases nobody.
+TEST(RefreshState, AProactiveRefreshDuringAnOutageIsRetriedWithoutReleasingAnyone) {
+  TokenManagerOptions o = Options();
+  RefreshState s(o, true, Token{"at-0", "rt-0", kT0 + absl::Minutes(2), ""}, kT0);
+  Decision due = s.OnRefreshDue(s.generation(), kT0 + absl::Minutes(2) - absl::Seconds(20));
+  ASSERT_TRUE(due.grant.has_value());
+  ASSERT_TRUE(due.grant->proactive);
+  const absl::Time t = kT0 + absl::Minutes(2) - absl::Seconds(20);
+  Decision down = s.OnGrantDone(Failed(*due.grant, BackendDown()), t, /*has_waiters=*/false);
+  EXPECT_EQ(down.report->outcome, GrantReport::Outcome::kBackendUnreachable);
+  EXPECT_EQ(down.release, Release::kNone);
+  EXPECT_EQ(*down.retry_at, t + absl::Milliseconds(10));
+  // The token is still sent meanwhile.
+  EXPECT_EQ(s.Await(WaitRequest{}, t, 0).answer, Answer::kToken);
+}
+
 // The next outage starts over at 10 ms and is reported as a new one.
 TEST(RefreshState, EachOutageBeginsAgainAfterTheBackendAnswered) {
   RefreshState s(Options(), true, Valid(), kT0);

@@ -176,10 +176,14 @@ TEST_F(SharedProtocolTest, AnUnreachableBackendIsMarkedUntilMaxWaitAndNoGrantIsM
                                    HasSubstr("shared token backend unreachable: ")));
   EXPECT_EQ(internal::FailurePartOf(t.status()),
             internal::FailurePart::kSharedBackendUnreachable);
-  clock_->Advance(absl::Seconds(74));
-  t = p->Serve(GrantRequest{"rt-0", "at-0"});
-  EXPECT_EQ(internal::FailurePartOf(t.status()),
-            internal::FailurePart::kSharedBackendUnreachable);
+  // The TokenManager tries again and again; 74 s in, still an outage.
+  for (int second = 2; second <= 74; second += 2) {
+    clock_->Advance(absl::Seconds(2));
+    t = p->Serve(GrantRequest{"rt-0", "at-0"});
+    ASSERT_EQ(internal::FailurePartOf(t.status()),
+              internal::FailurePart::kSharedBackendUnreachable)
+        << second;
+  }
   clock_->Advance(absl::Seconds(1));
   t = p->Serve(GrantRequest{"rt-0", "at-0"});
   EXPECT_THAT(t.status(),
@@ -195,6 +199,37 @@ TEST_F(SharedProtocolTest, AnUnreachableBackendIsMarkedUntilMaxWaitAndNoGrantIsM
   backend_->SetUnreachable(true);
   EXPECT_EQ(internal::FailurePartOf(p->Serve(GrantRequest{"rt-1", "at-1"}).status()),
             internal::FailurePart::kSharedBackendUnreachable);
+}
+
+// The outage's clock: a Read that answers while taking the lease does not
+// end the outage (only a Serve that ends otherwise does), and unreachable
+// attempts further apart than kOutageGap are two outages, so an outage that
+// ended unseen (SetToken, a backoff) is not added to the next one.
+TEST_F(SharedProtocolTest, TheOutagesClockRunsAcrossAttemptsAndRestartsAfterAGap) {
+  SharedTokenRefresherOptions o;
+  o.max_wait = absl::Seconds(75);
+  std::unique_ptr<SharedProtocol> p = Make(o);
+  backend_->SetUnreachable(true);
+  EXPECT_EQ(internal::FailurePartOf(p->Serve(GrantRequest{"rt-0", "at-0"}).status()),
+            internal::FailurePart::kSharedBackendUnreachable);
+  // Reads answer, but the lease cannot be taken: still the same outage.
+  backend_->SetUnreachable(false);
+  backend_->SetLeaseUnreachable(true);
+  for (int i = 0; i < 15; ++i) {
+    clock_->Advance(absl::Seconds(5));
+    absl::Status s = p->Serve(GrantRequest{"rt-0", "at-0"}).status();
+    if (i < 14) {
+      ASSERT_EQ(internal::FailurePartOf(s), internal::FailurePart::kSharedBackendUnreachable)
+          << i;
+    } else {  // 75 s after the first
+      EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("more than max_wait")));
+    }
+  }
+  // An attempt more than kOutageGap after the last one begins a new outage.
+  clock_->Advance(SharedProtocol::kOutageGap + absl::Seconds(1));
+  EXPECT_EQ(internal::FailurePartOf(p->Serve(GrantRequest{"rt-0", "at-0"}).status()),
+            internal::FailurePart::kSharedBackendUnreachable);
+  EXPECT_EQ(service_->grants(), 0);
 }
 
 TEST_F(SharedProtocolTest, RefreshLocallyGrantsDuringAnOutageAndWritesBackAfterIt) {

@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> stop{false};
   std::atomic<long> ok{0}, failed{0};
+  std::atomic<long> failed_naming_backend{0};  // failures that say "shared token backend"
   absl::Mutex mu;
   std::string last_failure;  // ABSL_GUARDED_BY(mu)
   // Successful calls per thread. Once each thread has two more successes
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
           ++per_thread[t];
         } else {
           ++failed;
+          if (absl::StrContains(s.error_message(), "shared token backend")) ++failed_naming_backend;
           absl::MutexLock lock(&mu);
           last_failure = absl::StrCat(s.error_code(), ": ", s.error_message());
           if (verbose) {
@@ -192,7 +194,8 @@ int main(int argc, char** argv) {
     }
     return absl::StrCat(
         "{\"ok\":", ok.load(), ",\"thread_ok\":[", thread_ok, "]",
-        ",\"failed\":", failed.load(), ",\"leases\":", steps->leases.load(),
+        ",\"failed\":", failed.load(),
+        ",\"failed_naming_backend\":", failed_naming_backend.load(), ",\"leases\":", steps->leases.load(),
         ",\"written\":", steps->written.load(), ",\"fenced\":", steps->fenced.load(),
         ",\"adopted\":", steps->adopted.load(), ",\"write_failed\":", steps->write_failed.load(),
         ",\"refreshes_succeeded\":", st.refreshes_succeeded,

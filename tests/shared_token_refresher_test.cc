@@ -367,7 +367,7 @@ TEST(SharedToken, AnUnreachableBackendKeepsCallsWaitingWithoutAGrantUntilItIsBac
   Replica r = MakeReplica(service, true, fake, Token{"at-0", "rt-0"}, {}, m);
   fake->SetUnreachable(true);
   Outcome waiting = r.NeedNewToken();
-  outage_reported->WaitForNotification();
+  ASSERT_TRUE(outage_reported->WaitForNotificationWithTimeout(absl::Seconds(60)));
   EXPECT_EQ(service->grants(), 0);
   EXPECT_EQ(r.manager->CurrentToken().access_token, "at-0");  // still sent while valid
   fake->SetUnreachable(false);
@@ -419,10 +419,6 @@ TEST(SharedToken, RefreshLocallyWhenUnreachableAndWriteTheTokenBackLater) {
   EXPECT_EQ(service->reuse(), 0);
 }
 
-// The refresh token that counts is the shared record's. One replica
-// rotates it three times and goes away; the record's access token expires.
-// A replica started later with the deploy-time refresh token presents the
-// record's, not its own long-rotated one: the token service sees no reuse.
 // kRefreshLocally with a grant that needs no refresh token (client
 // credentials): three replicas grant on their own during an outage and
 // their calls succeed; once the backend is back, one of their records is
@@ -459,6 +455,10 @@ TEST(SharedToken, RefreshLocallyReplicasConvergeOnOneRecordAfterTheOutage) {
   EXPECT_EQ(record.generation, 2u);
 }
 
+// The refresh token that counts is the shared record's. One replica
+// rotates it three times and goes away; the record's access token expires.
+// A replica started later with the deploy-time refresh token presents the
+// record's, not its own long-rotated one: the token service sees no reuse.
 TEST(SharedToken, AReplicaStartedLaterPresentsTheRecordsRefreshTokenNotItsOwn) {
   auto fake = std::make_shared<FakeSharedBackend>();
   auto service = std::make_shared<RotatingTokenService>();

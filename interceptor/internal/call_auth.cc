@@ -1,5 +1,6 @@
 #include "interceptor/internal/call_auth.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -192,12 +193,15 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   }
 
   RefreshCoordinator::WaitRequest request;
-  // The wait ends a little before the call's deadline: gRPC's own deadline
+  // The wait ends a little before the call's deadline (10 ms, or half the
+  // time left if less): gRPC's own deadline
   // would otherwise end the call first with a bare "Deadline Exceeded", and
   // authrefresh's DEADLINE_EXCEEDED says what the call was waiting for (the
   // token service, or an unreachable shared backend).
+  // At most half of what is left, so a short deadline keeps most of it.
   request.deadline =
-      deadline_ == absl::InfiniteFuture() ? deadline_ : deadline_ - kWaitEndsBeforeDeadline;
+      deadline_ - std::clamp((deadline_ - absl::Now()) / 2, absl::ZeroDuration(),
+                             kWaitEndsBeforeDeadline);
   // Core replays only what its retry policy names, UNAUTHENTICATED, so the
   // second attempt means the first one's token was rejected (or, rarely, a
   // transparent retry). Later attempts (an application's own policy with

@@ -41,6 +41,13 @@ absl::Status RedisConnector::ErrorReply(const redisReply& reply, absl::string_vi
     return absl::PermissionDeniedError(absl::StrCat(
         where_, " requires authentication (NOAUTH): set RedisBackendOptions.password"));
   }
+  // The server is there but cannot serve yet: loading its data after a
+  // restart, a replica without its primary, a cluster slot moving, a script
+  // still running. An outage, not a misconfiguration.
+  if (code == "LOADING" || code == "MASTERDOWN" || code == "TRYAGAIN" || code == "BUSY") {
+    return absl::UnavailableError(
+        absl::StrCat(where_, " cannot answer ", what, " yet (", code, ")"));
+  }
   if (code == "WRONGPASS" || code == "NOPERM") {
     return absl::PermissionDeniedError(absl::StrCat(where_, " refused ", what, " (", code, ")"));
   }

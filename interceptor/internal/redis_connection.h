@@ -75,8 +75,9 @@ class RedisConnector {
   // UNAVAILABLE.
   absl::Status IoError(const redisContext& c, int saved_errno, absl::string_view what) const;
   // An error reply: PERMISSION_DENIED for NOAUTH, WRONGPASS and NOPERM (NOAUTH
-  // says to set RedisBackendOptions.password), INTERNAL naming the error code
-  // otherwise. The reply's text after the code is not quoted.
+  // says to set RedisBackendOptions.password), UNAVAILABLE for LOADING,
+  // MASTERDOWN, TRYAGAIN and BUSY (a server not ready yet: an outage),
+  // INTERNAL naming the error code otherwise. The reply's text after the code is not quoted.
   absl::Status ErrorReply(const redisReply& reply, absl::string_view what) const;
   // A reply of a shape the command never gives: INTERNAL.
   absl::Status Unexpected(absl::string_view what) const;

@@ -57,6 +57,7 @@ RefreshCoordinator::Effects RefreshCoordinator::TakeEffectsLocked(Decision d) {
   if (d.save) fx.save_generation = state_.generation();
   if (d.cancel_retry) fx.cancel = std::move(retry_timer_);
   if (d.retry_at) retry_timer_.reset();  // the one that fired, if any
+  fx.waiting = waiters_.size();
   if (d.release != Release::kNone) {
     fx.release.reserve(waiters_.size());
     for (auto& [ticket, waiter] : waiters_) fx.release.push_back(std::move(waiter));
@@ -80,7 +81,9 @@ void RefreshCoordinator::Apply(Effects fx, const GrantFailure* failure) {
         break;
       default:
         if (failure != nullptr) {
-          diagnostics_.GrantFailed(*d.report, *failure, fx.release.size(),
+          // The calls it fails, or (an outage) those that wait on.
+          diagnostics_.GrantFailed(*d.report, *failure,
+                                   d.release != Release::kNone ? fx.release.size() : fx.waiting,
                                    options_.max_refresh_attempts);
         }
     }
@@ -226,7 +229,7 @@ void RefreshCoordinator::SendGrant(GrantOrder order) {
     refresher = refresher_;
   }
   if (refresher == nullptr) return;  // shut down
-  diagnostics_.GrantStarted(order);
+  if (!order.outage_retry) diagnostics_.GrantStarted(order);
   std::weak_ptr<RefreshCoordinator> weak = weak_from_this();
   GrantRequest request{order.refresh_token, order.access_token, order.sent_at};
   refresher->Refresh(request, [weak, order = std::move(order)](absl::StatusOr<Token> result) {

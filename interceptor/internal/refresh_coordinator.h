@@ -151,6 +151,7 @@ class RefreshCoordinator
     Snapshot current;  // after the decision
     std::shared_ptr<Clock::Timer> cancel;  // the retry timer to cancel
     uint64_t save_generation = 0;          // of decision.save
+    size_t waiting = 0;                    // waiters before the decision
   };
 
   RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher, TokenManagerOptions options,

@@ -57,12 +57,13 @@ void RefreshState::MarkRejected(uint64_t generation) {
 GrantOrder RefreshState::BeginRefresh(absl::Time now, bool for_rejection) {
   refreshing_ = true;
   refreshing_for_rejection_ = for_rejection;
-  ++stats_.refreshes_started;
+  const bool outage_retry = !backend_unreachable_.ok();
+  if (!outage_retry) ++stats_.refreshes_started;
   // A refresher that needs no refresh token is never given one, even when a
   // token service returned one anyway: its grants do not present it, so
   // their failures are never an expired session.
   return GrantOrder{needs_refresh_token_ ? token_.refresh_token : std::string(),
-                    token_.access_token, epoch_, now, false};
+                    token_.access_token, epoch_, now, false, outage_retry};
 }
 
 void RefreshState::Publish(Token token, absl::Status terminal, absl::Time obtained,

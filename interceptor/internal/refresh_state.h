@@ -33,6 +33,9 @@ struct GrantOrder {
   uint64_t epoch = 0;         // SetToken() since: the answer is discarded
   absl::Time sent_at;
   bool proactive = false;
+  // Another attempt of an outage of the shared backend: not a new refresh
+  // (neither counted in refreshes_started nor reported as started).
+  bool outage_retry = false;
 };
 
 // What a finished grant reports, for diagnostics.

@@ -35,6 +35,15 @@ SharedProtocol::SharedProtocol(std::shared_ptr<SharedTokenBackend> backend, Opti
       stopping_(std::move(stopping)) {}
 
 absl::StatusOr<Token> SharedProtocol::Serve(const GrantRequest& request) {
+  serving_unreachable_ = false;
+  absl::StatusOr<Token> result = ServeOnce(request);
+  // Any other end (a token, the token service's answer, a misconfigured
+  // backend) ends the outage.
+  if (!serving_unreachable_) unreachable_since_.reset();
+  return result;
+}
+
+absl::StatusOr<Token> SharedProtocol::ServeOnce(const GrantRequest& request) {
   if (!FlushPendingWrite()) {
     // The shared record is older than this replica's token and its refresh
     // token may be rotated out: neither adopt it nor grant from it until the
@@ -55,9 +64,11 @@ absl::StatusOr<Token> SharedProtocol::Serve(const GrantRequest& request) {
     if (*taken) return GrantUnderLease(request);
     const absl::Time now = clock_->Now();
     if (now >= give_up) {
-      return absl::UnavailableError(absl::StrCat(
-          "authrefresh: waited ", absl::FormatDuration(options_.max_wait),
-          " for another replica's refresh (it holds the shared lease)"));
+      return WithFailurePart(
+          absl::UnavailableError(absl::StrCat(
+              "authrefresh: waited ", absl::FormatDuration(options_.max_wait),
+              " for another replica's refresh (it holds the shared lease)")),
+          FailurePart::kSharedBackend);
     }
     Log(absl::StrCat("another replica holds the lease; waiting for generation > ",
                      record->generation));
@@ -101,10 +112,7 @@ void SharedProtocol::Log(absl::string_view line) const {
 
 absl::StatusOr<SharedRecord> SharedProtocol::Read() {
   absl::StatusOr<SharedRecord> r = backend_->Read();
-  if (r.ok()) {
-    known_generation_ = r->generation;
-    unreachable_since_.reset();
-  }
+  if (r.ok()) known_generation_ = r->generation;
   return r;
 }
 
@@ -235,7 +243,14 @@ absl::StatusOr<Token> SharedProtocol::Unreachable(const absl::Status& error,
     // waiting (within their deadlines), until max_wait has passed since the
     // backend last answered; then it is a failure like any other.
     const absl::Time now = clock_->Now();
-    if (!unreachable_since_) unreachable_since_ = now;
+    // The TokenManager tries again within 100 ms, each attempt bounded by
+    // the backend's timeouts: a longer gap means the previous outage ended
+    // unseen (SetToken, a backoff, no refresh needed) and this is a new one.
+    if (!unreachable_since_ || now - last_unreachable_at_ > kOutageGap) {
+      unreachable_since_ = now;
+    }
+    last_unreachable_at_ = now;
+    serving_unreachable_ = true;
     const absl::Duration down = now - *unreachable_since_;
     if (down < options_.max_wait) {
       return WithFailurePart(

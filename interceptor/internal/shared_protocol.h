@@ -48,6 +48,9 @@ class SharedProtocol {
   // there is none (shared_token.h says which errors are which).
   absl::StatusOr<Token> Serve(const GrantRequest& request);
 
+  // Two unreachable attempts further apart than this belong to two outages.
+  static constexpr absl::Duration kOutageGap = absl::Seconds(10);
+
   // A record this replica made while it could not write it: written now if
   // nobody else wrote since, else dropped (the newer record wins; this
   // replica adopts it). False while it still cannot be written.
@@ -60,6 +63,7 @@ class SharedProtocol {
     SharedRecord record;
   };
 
+  absl::StatusOr<Token> ServeOnce(const GrantRequest& request);
   void Log(absl::string_view line) const;
   absl::StatusOr<SharedRecord> Read();
   bool Adoptable(const SharedRecord& r, const GrantRequest& request);
@@ -79,9 +83,12 @@ class SharedProtocol {
   const Stopping stopping_;
   uint64_t known_generation_ = 0;
   std::optional<PendingWrite> pending_;
-  // kWait: since when the backend has not answered a Read; unset while it
-  // answers.
+  // kWait: when the current outage began (the first of a run of Serve calls
+  // that each ended with the backend unreachable) and when its latest
+  // unreachable attempt was; unset when a Serve ends otherwise.
   std::optional<absl::Time> unreachable_since_;
+  absl::Time last_unreachable_at_;
+  bool serving_unreachable_ = false;  // this Serve found the backend unreachable
 };
 
 // A backend failure as the TokenManager sees it, marked FailurePart::

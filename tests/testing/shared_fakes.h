@@ -44,7 +44,7 @@ class FakeSharedBackend final : public SharedTokenBackend {
     }
     if (hook) hook();  // another replica finishes a refresh right now
     absl::MutexLock lock(&mu_);
-    if (unreachable_) return Unreachable();
+    if (unreachable_ || lease_unreachable_) return Unreachable();
     const absl::Time now = Now();
     if (!owner_.empty() && owner_ != owner && now < lease_until_) return false;
     owner_ = owner;
@@ -128,6 +128,12 @@ class FakeSharedBackend final : public SharedTokenBackend {
     absl::MutexLock lock(&mu_);
     unreachable_ = unreachable;
   }
+  // TryAcquireLease fails UNAVAILABLE while Read still answers (a Redis
+  // that refuses writes, say).
+  void SetLeaseUnreachable(bool unreachable) {
+    absl::MutexLock lock(&mu_);
+    lease_unreachable_ = unreachable;
+  }
   // Every Read fails with `error` (a refused password, say); OK: none does.
   void SetError(absl::Status error) {
     absl::MutexLock lock(&mu_);
@@ -182,6 +188,7 @@ class FakeSharedBackend final : public SharedTokenBackend {
   absl::Time lease_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   bool unreachable_ ABSL_GUARDED_BY(mu_) = false;
+  bool lease_unreachable_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_fail_ ABSL_GUARDED_BY(mu_) = false;
   int failed_writes_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> before_lease_ ABSL_GUARDED_BY(mu_);
