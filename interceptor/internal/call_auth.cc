@@ -194,11 +194,8 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
 
   RefreshCoordinator::WaitRequest request;
   // The wait ends a little before the call's deadline (10 ms, or half the
-  // time left if less): gRPC's own deadline
-  // would otherwise end the call first with a bare "Deadline Exceeded", and
-  // authrefresh's DEADLINE_EXCEEDED says what the call was waiting for (the
-  // token service, or an unreachable shared backend).
-  // At most half of what is left, so a short deadline keeps most of it.
+  // time left if less), so that authrefresh's DEADLINE_EXCEEDED, which says
+  // what the call waited for, comes before gRPC's bare "Deadline Exceeded".
   request.deadline =
       deadline_ - std::clamp((deadline_ - absl::Now()) / 2, absl::ZeroDuration(),
                              kWaitEndsBeforeDeadline);

@@ -97,7 +97,7 @@ void RefreshDiagnostics::BackendUnreachable(const GrantReport& report,
   if (logging()) {
     Log(absl::StrCat("refresh found the shared token backend unreachable: ", failure.described,
                      "; ", waiting, " waiting calls wait on; retrying every ",
-                     absl::FormatDuration(BackendRetryDelay(4)), " at most"));
+                     absl::FormatDuration(kMaxBackendRetryDelay), " at most"));
   }
   if (options_.on_event) {
     TokenEvent e{TokenEvent::Kind::kSharedBackendUnreachable};

@@ -92,7 +92,7 @@ absl::Status SharedBackendMisconfiguredStatus(absl::string_view described) {
 
 absl::Duration BackendRetryDelay(int retries) {
   return std::min(absl::Milliseconds(10) * (int64_t{1} << std::clamp(retries, 0, 4)),
-                  absl::Milliseconds(100));
+                  kMaxBackendRetryDelay);
 }
 
 absl::Status NoRefreshTokenStatus() {

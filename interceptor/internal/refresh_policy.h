@@ -58,6 +58,7 @@ struct GrantFailure {
 // the shared backend unreachable: 10 ms, doubling, at most 100 ms, so that
 // waiting calls proceed within about 100 ms of the backend's return.
 absl::Duration BackendRetryDelay(int retries);
+inline constexpr absl::Duration kMaxBackendRetryDelay = absl::Milliseconds(100);
 
 // `cause` is the refresher's error; `presented_refresh_token` whether the
 // grant presented one (UNAUTHENTICATED then ends the session; without one

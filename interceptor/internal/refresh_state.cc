@@ -219,9 +219,13 @@ void RefreshState::GrantForWaiters(absl::Time now, Decision* d) {
   d->release_status = terminal_;
 }
 
-void RefreshState::ResetFailures() {
+void RefreshState::EndOutage() {
   backend_unreachable_ = absl::OkStatus();
   backend_retries_ = 0;
+}
+
+void RefreshState::ResetFailures() {
+  EndOutage();
   consecutive_failures_ = 0;
   round_failures_ = 0;
   backoff_until_ = absl::InfinitePast();
@@ -254,8 +258,7 @@ void RefreshState::Failed(const GrantFailure& failure, const GrantOrder& order,
     BackendUnreachable(failure, order, now, d);
     return;
   }
-  backend_unreachable_ = absl::OkStatus();
-  backend_retries_ = 0;
+  EndOutage();  // the backend answered
   ++stats_.refreshes_failed;
   GrantReport report{failure.terminal ? Outcome::kFailedTerminal : Outcome::kFailedTransient,
                      order.proactive, now - order.sent_at};

@@ -176,6 +176,7 @@ class RefreshState {
               Decision* d);
   void BackendUnreachable(const GrantFailure& failure, const GrantOrder& order, absl::Time now,
                           Decision* d);
+  void EndOutage();
   void Discarded(absl::Time now, bool has_waiters, Decision* d);
   // Calls wait for a token that is not sendable: start a grant, or, with no
   // refresh token to grant with, end the session and fail them.

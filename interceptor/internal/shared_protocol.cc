@@ -239,13 +239,13 @@ absl::StatusOr<Token> SharedProtocol::Unreachable(const absl::Status& error,
                                                   const GrantRequest& request) {
   if (error.code() != absl::StatusCode::kUnavailable) return SharedBackendError(error);
   if (options_.when_unavailable == Options::WhenUnavailable::kWait) {
-    // An outage: the TokenManager tries again soon and its calls keep
-    // waiting (within their deadlines), until max_wait has passed since the
-    // backend last answered; then it is a failure like any other.
+    // An outage: the TokenManager tries again within 100 ms and its calls
+    // keep waiting (within their deadlines), until the outage has lasted
+    // max_wait; then it is a failure like any other. Each attempt is bounded
+    // by the backend's timeouts, so a longer gap than kOutageGap means the
+    // previous outage ended unseen (SetToken, a backoff, no refresh needed)
+    // and this is a new one.
     const absl::Time now = clock_->Now();
-    // The TokenManager tries again within 100 ms, each attempt bounded by
-    // the backend's timeouts: a longer gap means the previous outage ended
-    // unseen (SetToken, a backoff, no refresh needed) and this is a new one.
     if (!unreachable_since_ || now - last_unreachable_at_ > kOutageGap) {
       unreachable_since_ = now;
     }
