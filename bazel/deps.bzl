@@ -7,8 +7,8 @@ A project that depends on authrefresh adds to its WORKSPACE:
     authrefresh_dependencies()
 
 (plus authrefresh_offline_bazel_repositories() with Debian's Bazel 4.2.3 and
-no network). By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto, libcurl and
-hiredis come from the system (Debian's -dev packages, through the repository
+no network). By default gRPC, Protobuf, Abseil, OpenSSL's libcrypto, libcurl,
+hiredis and prometheus-cpp come from the system (Debian's -dev packages, through the repository
 @authrefresh_system_libs). A project that builds its own gRPC passes its own
 targets instead, and then nothing of authrefresh's links a library from /usr:
 
@@ -19,6 +19,7 @@ targets instead, and then nothing of authrefresh's links a library from /usr:
         crypto = ["@boringssl//:crypto"],
         curl = ["@com_github_curl_curl//:curl"],
         hiredis = ["@com_github_redis_hiredis//:hiredis"],
+        prometheus = ["@com_github_jupp0r_prometheus_cpp//core"],
         protoc = "@com_google_protobuf//:protoc",
         grpc_cpp_plugin = "@com_github_grpc_grpc//src/compiler:grpc_cpp_plugin",
     )
@@ -37,6 +38,7 @@ _LIBRARIES = {
     "crypto": ("crypto", [_SYSTEM + "crypto"]),
     "curl": ("curl", [_SYSTEM + "curl"]),
     "hiredis": ("hiredis", [_SYSTEM + "hiredis"]),
+    "prometheus": ("prometheus", [_SYSTEM + "prometheus_core"]),
 }
 
 # Each tool of @authrefresh_deps, and its default.
@@ -103,6 +105,7 @@ def authrefresh_dependencies(
         crypto = None,
         curl = None,
         hiredis = None,
+        prometheus = None,
         protoc = None,
         grpc_cpp_plugin = None):
     """Declares the repositories authrefresh builds against.
@@ -118,15 +121,18 @@ def authrefresh_dependencies(
       curl: labels of libcurl, for @authrefresh//interceptor:http_token_refresher.
       hiredis: labels of hiredis (0.14 or later, synchronous API), for
         @authrefresh//interceptor:redis_backend.
+      prometheus: labels of prometheus-cpp's core library (1.0 or later), for
+        @authrefresh//interceptor:prometheus_metrics.
       protoc: the protoc binary that generates TokenService's code.
       grpc_cpp_plugin: gRPC's C++ protoc plugin.
 
     Labels start with @ (or // for your main repository); a Label works too.
     What you pass must be the same gRPC and Protobuf your own code links:
     authrefresh then never adds a second copy. grpc, protobuf, absl, crypto,
-    protoc and grpc_cpp_plugin go together: give all of them or none. curl
-    and hiredis may be left out (the system's), or ignored if you do not use
-    the HTTP refresher or the Redis backend. authrefresh's own tests and benchmarks use GoogleTest and
+    protoc and grpc_cpp_plugin go together: give all of them or none. curl,
+    hiredis and prometheus may be left out (the system's), or ignored if you
+    do not use the HTTP refresher, the Redis backend or the Prometheus
+    metrics. authrefresh's own tests and benchmarks use GoogleTest and
     Google Benchmark from the system whatever you pass.
     """
     given = {
@@ -136,6 +142,7 @@ def authrefresh_dependencies(
         "crypto": crypto,
         "curl": curl,
         "hiredis": hiredis,
+        "prometheus": prometheus,
     }
 
     # gRPC, Protobuf, Abseil, the code generators and libcrypto come as one
@@ -144,6 +151,7 @@ def authrefresh_dependencies(
     together = dict(given, protoc = protoc, grpc_cpp_plugin = grpc_cpp_plugin)
     together.pop("curl")
     together.pop("hiredis")
+    together.pop("prometheus")
     missing = sorted([k for k, v in together.items() if v == None])
     if missing and len(missing) != len(together):
         fail("authrefresh_dependencies(): %s given but not %s; pass all of them (your own gRPC) or none (the system's)" % (
@@ -175,7 +183,8 @@ def authrefresh_dependencies(
     uses_system = [l for ls in libraries.values() for l in ls if l.startswith(_SYSTEM)]
     uses_system += [l for l in tools.values() if l.startswith(_SYSTEM)]
     if uses_system:
-        # Debian's gRPC, Protobuf, Abseil, libcrypto, libcurl and hiredis.
+        # Debian's gRPC, Protobuf, Abseil, libcrypto, libcurl, hiredis and
+        # prometheus-cpp.
         _maybe(
             native.new_local_repository,
             name = "authrefresh_system_libs",

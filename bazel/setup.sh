@@ -10,7 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libssl-dev cmake
-  libhiredis-dev redis-server
+  libhiredis-dev redis-server prometheus-cpp-dev
   pkg-config valgrind gnuplot-nox
 )
 

@@ -39,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "interceptor/clock.h"
+#include "interceptor/metrics.h"
 #include "interceptor/token.h"
 #include "interceptor/token_refresher.h"
 
@@ -131,6 +132,10 @@ struct SharedTokenRefresherOptions {
   // with tokens shown only as TokenFingerprint(). Unset: nothing is logged
   // (the lines are still built, a few per refresh).
   std::function<void(absl::string_view)> debug_log;
+  // Metrics of the protocol (metrics.h: authrefresh.shared.*): lease waits,
+  // adoptions, grants and backend errors. Give it the same sink and
+  // credential as the TokenManager's (TokenManagerOptions::metrics).
+  MetricsOptions metrics;
   // The time of every wait and deadline above (lease_ttl's and max_wait's
   // ends, the pauses between write attempts); null means SystemClock(). A
   // test gives the same fake clock to its TokenManager, this refresher and

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "interceptor/clock.h"
+#include "interceptor/metrics.h"
 #include "interceptor/token.h"
 #include "interceptor/token_event.h"
 #include "interceptor/token_store.h"
@@ -92,6 +93,12 @@ struct TokenManagerOptions {
   // Called for each TokenEvent, on the thread of the event, never under
   // authrefresh's locks. Keep it short (count, trace, log).
   std::function<void(const TokenEvent&)> on_event;
+
+  // Metrics (metrics.h): refreshes by outcome and their durations, calls
+  // that waited, were replayed, rejected or failed, and the current token's
+  // time to expiry, with the attribute credential=metrics.credential. No
+  // sink: nothing is recorded, at no cost.
+  MetricsOptions metrics;
 
   // The most verbose diagnostics: one line per refresh event (started,
   // succeeded, failed, discarded, loop protection, session expired or client

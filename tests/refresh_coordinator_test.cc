@@ -19,6 +19,7 @@
 #include "interceptor/token_manager.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/manual_refresher.h"
+#include "tests/testing/recording_metrics.h"
 #include "tests/testing/status_matchers.h"
 
 namespace authrefresh {
@@ -935,6 +936,71 @@ TEST_F(CoordinatorTest, EventsReportEachStepWithDurationsAndFingerprintsOnly) {
   EXPECT_THAT(std::string(ev[6].reason.message()), Not(HasSubstr("rt-1")));
   EXPECT_THAT(ev[7].reason, StatusIs(absl::StatusCode::kUnauthenticated,
                                      HasSubstr("session expired")));
+}
+
+// TokenManagerOptions::metrics: the same steps as the events above, as
+// instruments bound to credential=orders; durations are the fake clock's;
+// the expiry gauge reads the current token at collection and is gone once
+// the manager is.
+TEST_F(CoordinatorTest, MetricsCountRefreshesByOutcomeAndReasonAndCallsThatWaited) {
+  auto metrics = std::make_shared<testing::RecordingMetrics>();
+  TokenManagerOptions options;
+  options.metrics = {metrics, "orders"};
+  options.on_session_expired = [](const absl::Status&) {};
+  Make(Token{"at-0", "rt-0", clock_->Now() + absl::Seconds(120), ""}, options);
+  const std::string kExpiresIn = "authrefresh.token.expires_in{credential=orders}";
+  EXPECT_EQ(metrics->observe(kExpiresIn), 120.0);
+  clock_->Advance(absl::Seconds(90));  // inside the 30 s margin: proactive
+  EXPECT_TRUE(Send(core().Current()));
+  EXPECT_EQ(metrics->observe(kExpiresIn), 30.0);
+  clock_->Advance(absl::Milliseconds(40));
+  refresher_->Complete(Bearer("at-1", "rt-1", 3600));
+  // expires_in counts from when the refresh was sent, 40 ms ago.
+  EXPECT_THAT(metrics->observe(kExpiresIn), ::testing::Optional(::testing::DoubleNear(3599.96, 1e-9)));
+  // A rejection: three calls wait; a transient failure, then a success.
+  Results r;
+  for (int i = 0; i < 3; ++i) r.Take(Await(2, absl::InfiniteFuture(), r.Callback()));
+  clock_->Advance(absl::Milliseconds(250));
+  refresher_->Complete(absl::UnavailableError("down"));
+  clock_->AdvanceTo(clock_->NextTimer());
+  clock_->Advance(absl::Milliseconds(10));
+  refresher_->Complete(Bearer("at-2", "rt-2"));
+  core().CountReplay();
+  core().CountRejection();
+  core().CountFailure(absl::StatusCode::kDeadlineExceeded);
+  core().CountFailure(absl::StatusCode::kNotFound);  // not authrefresh's: not counted
+  // The session ends (past loop protection's interval).
+  clock_->Advance(absl::Seconds(5));
+  r.Take(Await(3, absl::InfiniteFuture(), r.Callback()));
+  refresher_->Complete(absl::UnauthenticatedError("invalid_grant"));
+
+  const auto refreshes = [&](const char* outcome, const char* reason) {
+    return metrics->count(absl::StrCat("authrefresh.refresh.count{credential=orders,outcome=",
+                                       outcome, ",reason=", reason, "}"));
+  };
+  EXPECT_EQ(refreshes("success", "proactive"), 1u);
+  EXPECT_EQ(refreshes("success", "demand"), 1u);
+  EXPECT_EQ(refreshes("failure", "demand"), 1u);
+  EXPECT_EQ(refreshes("session_expired", "demand"), 1u);
+  EXPECT_EQ(refreshes("failure", "proactive") + refreshes("client_rejected", "demand"), 0u);
+  EXPECT_THAT(metrics->recorded("authrefresh.refresh.duration{credential=orders,outcome=success}"),
+              ::testing::ElementsAre(0.04, 0.01));
+  EXPECT_THAT(metrics->recorded("authrefresh.refresh.duration{credential=orders,outcome=failure}"),
+              ::testing::ElementsAre(0.25, 0.0));
+  EXPECT_EQ(metrics->count("authrefresh.call.waited{credential=orders}"), 4u);
+  EXPECT_EQ(manager_->Stats().calls_waited, 4u);
+  EXPECT_EQ(metrics->count("authrefresh.call.replayed{credential=orders}"), 1u);
+  EXPECT_EQ(metrics->count("authrefresh.call.rejected{credential=orders}"), 1u);
+  EXPECT_EQ(metrics->count("authrefresh.call.failed{credential=orders,code=DEADLINE_EXCEEDED}"),
+            1u);
+  for (const std::string& made : metrics->made()) {
+    EXPECT_THAT(made, ::testing::StartsWith("authrefresh.")) << made;
+    EXPECT_THAT(made, Not(HasSubstr("at-"))) << made;
+  }
+  manager_->SetToken(Valid("at-9", "rt-9"));
+  EXPECT_EQ(metrics->observe(kExpiresIn), std::nullopt);  // no expiry
+  manager_.reset();
+  EXPECT_FALSE(metrics->gauge_registered(kExpiresIn));
 }
 
 // Records saves; fails them on demand; notes how many waiters were already

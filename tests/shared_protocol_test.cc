@@ -15,6 +15,7 @@
 #include "interceptor/internal/failure_part.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/recording_metrics.h"
 #include "tests/testing/shared_fakes.h"
 #include "tests/testing/status_matchers.h"
 
@@ -244,6 +245,61 @@ TEST_F(SharedProtocolTest, RefreshLocallyGrantsDuringAnOutageAndWritesBackAfterI
   backend_->SetUnreachable(false);
   EXPECT_TRUE(p->FlushPendingWrite());
   EXPECT_EQ(backend_->record().token.access_token, t->access_token);
+}
+
+// authrefresh.shared.*: each step of the protocol is counted once, with the
+// credential attribute, and a lease wait's duration is the clock's.
+TEST_F(SharedProtocolTest, MetricsCountLeaseWaitsAdoptionsGrantsAndBackendErrors) {
+  auto metrics = std::make_shared<testing::RecordingMetrics>();
+  SharedTokenRefresherOptions o;
+  o.metrics = {metrics, "orders"};
+  o.max_wait = absl::Seconds(75);
+  std::unique_ptr<SharedProtocol> p = Make(o);
+  const std::string kAdopted = "authrefresh.shared.adopted{credential=orders}";
+  const std::string kGranted = "authrefresh.shared.granted{credential=orders,outcome=success}";
+  const std::string kGrantFailed =
+      "authrefresh.shared.granted{credential=orders,outcome=failure}";
+  const std::string kWait = "authrefresh.shared.lease_wait.duration{credential=orders}";
+  const std::string kUnreachable =
+      "authrefresh.shared.backend_error{credential=orders,kind=unreachable}";
+  const std::string kRefused = "authrefresh.shared.backend_error{credential=orders,kind=refused}";
+
+  // A grant under the lease, no wait.
+  ASSERT_THAT(p->Serve(GrantRequest{"rt-0", "at-0"}).status(), IsOk());
+  EXPECT_EQ(metrics->count(kGranted), 1u);
+  EXPECT_TRUE(metrics->recorded(kWait).empty());
+  // Another replica holds the lease for 12 s, then writes: a 12 s wait and
+  // an adoption.
+  const absl::Time start = clock_->Now();
+  backend_->HoldLease("other", start + absl::Seconds(12));
+  absl::StatusOr<Token> t;
+  RunAdvancingClock(*clock_, [&] {
+    t = Make(o)->Serve(GrantRequest{"rt-1", "at-0"});  // wants at-0 replaced: at-1 is adoptable
+  });
+  ASSERT_THAT(t.status(), IsOk());
+  EXPECT_EQ(metrics->count(kAdopted), 1u);
+  EXPECT_TRUE(metrics->recorded(kWait).empty());  // adopted at once: at-1 is in the record
+  backend_->HoldLease("other", clock_->Now() + absl::Seconds(12));
+  RunAdvancingClock(*clock_, [&] { t = p->Serve(GrantRequest{"rt-1", "at-1"}); });
+  ASSERT_THAT(t.status(), IsOk());
+  EXPECT_THAT(metrics->recorded(kWait), ::testing::ElementsAre(12.0));
+  EXPECT_EQ(metrics->count(kGranted), 2u);
+  // A failing grant, an outage and a refusal.
+  next_grant_ = absl::UnavailableError("token service down");
+  EXPECT_FALSE(p->Serve(GrantRequest{"rt-2", "at-2"}).ok());
+  EXPECT_EQ(metrics->count(kGrantFailed), 1u);
+  backend_->SetUnreachable(true);
+  EXPECT_FALSE(p->Serve(GrantRequest{"rt-2", "at-2"}).ok());
+  EXPECT_FALSE(p->Serve(GrantRequest{"rt-2", "at-2"}).ok());
+  EXPECT_EQ(metrics->count(kUnreachable), 2u);
+  EXPECT_EQ(metrics->count(kRefused), 0u);
+  backend_->SetUnreachable(false);
+  backend_->SetError(absl::PermissionDeniedError("WRONGPASS"));
+  EXPECT_FALSE(p->Serve(GrantRequest{"rt-2", "at-2"}).ok());
+  EXPECT_EQ(metrics->count(kRefused), 1u);
+  EXPECT_EQ(metrics->count(kUnreachable), 2u);
+  EXPECT_EQ(metrics->count(kAdopted), 1u);
+  EXPECT_EQ(metrics->count(kGranted), 2u);
 }
 
 TEST(SharedBackendError, AMisconfigurationIsTerminalAndAnOutageTransient) {

@@ -133,6 +133,7 @@ absl::Status CallAuth::StopReplay(int attempt) {
   const bool other_codes = config_->RetriesOtherCodes(info_->channel(), method());
   if (mode_ == Mode::kToken && attempt == 2 && !other_codes) {
     // Core replays only UNAUTHENTICATED here: the token was rejected.
+    config_->coordinator->CountRejection();
     config_->coordinator->NoteRejection(last_generation_.load(std::memory_order_relaxed));
     return absl::UnauthenticatedError(absl::StrCat(
         "authrefresh: the server rejected the token, and ", not_replayable_,
@@ -206,6 +207,7 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   if (attempt == 2) {
     request.rejected_generation = last_generation_.load(std::memory_order_relaxed);
     request.ambiguous = config_->RetriesOtherCodes(info_->channel(), method());
+    if (!request.ambiguous) coordinator.CountRejection();
   }
   if (request.rejected_generation == 0) {
     // The fast path: no lock unless the token changed.
@@ -347,6 +349,7 @@ void CallAuth::OnStatus(grpc::Status* status,
       // authrefresh's own failure (session expired, refresh failing), not
       // gRPC's wording of it.
       *status = ToGrpcStatus(failure_);
+      coordinator.CountFailure(failure_.code());
       return;
     }
   }
@@ -373,7 +376,10 @@ void CallAuth::OnStatus(grpc::Status* status,
   const ServerAnswer answer{*status,
                             initial_metadata_ != nullptr ? *initial_metadata_ : *kNone,
                             trailing_metadata};
-  if (config_->IsRejection(answer)) coordinator.NoteRejection(generation);
+  if (config_->IsRejection(answer)) {
+    coordinator.CountRejection();
+    coordinator.NoteRejection(generation);
+  }
 }
 
 }  // namespace internal

@@ -37,9 +37,18 @@ RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher
       state_(options_, refresher == nullptr || refresher->NeedsRefreshToken(),
              std::move(initial), clock_->Now()),
       refresher_(std::move(refresher)) {
+  std::unique_ptr<MetricsSink::Observation> gauge =
+      diagnostics_.metrics().ObserveExpiry([this]() -> std::optional<double> {
+        const Snapshot s = publisher_.Latest();
+        if (s->token.access_token.empty() || s->token.expires_at == absl::InfiniteFuture()) {
+          return std::nullopt;
+        }
+        return absl::ToDoubleSeconds(s->token.expires_at - clock_->Now());
+      });
   MutexLock lock(&mu_);
   publisher_.Publish(state_.generation(), state_.token(), state_.terminal(),
                      state_.refresh_after());
+  expiry_gauge_ = std::move(gauge);
 }
 
 RefreshCoordinator::~RefreshCoordinator() { Shutdown(); }
@@ -144,8 +153,9 @@ RefreshCoordinator::Wait RefreshCoordinator::Await(const WaitRequest& request,
       break;
   }
   Apply(std::move(fx));
-  if (a.answer == Answer::kWait && request.deadline != absl::InfiniteFuture()) {
-    ArmDeadline(wait.ticket, request.deadline);
+  if (a.answer == Answer::kWait) {
+    diagnostics_.CallWaited();
+    if (request.deadline != absl::InfiniteFuture()) ArmDeadline(wait.ticket, request.deadline);
   }
   return wait;
 }
@@ -335,11 +345,14 @@ void RefreshCoordinator::SaveNow(const Token& token) {
 void RefreshCoordinator::Shutdown() {
   Effects fx;
   std::shared_ptr<TokenRefresher> refresher;
+  std::unique_ptr<MetricsSink::Observation> expiry_gauge;
   {
     MutexLock lock(&mu_);
     fx = TakeEffectsLocked(state_.Shutdown());
     refresher = std::move(refresher_);
+    expiry_gauge = std::move(expiry_gauge_);
   }
+  expiry_gauge.reset();  // returns once no collection reads this coordinator
   // No callback runs from now on; those running finish first.
   gate_.Close();
   if (fx.cancel != nullptr) fx.cancel->Cancel();

@@ -130,6 +130,12 @@ class RefreshCoordinator
   // credentials ran for it (TokenManagerStats::calls_replayed).
   void CountReplay();
 
+  // For metrics only (TokenManagerOptions::metrics): a call attempt a
+  // server rejected for its token, and a call that ended with authrefresh's
+  // own status `code`.
+  void CountRejection() const { diagnostics_.CallRejected(); }
+  void CountFailure(absl::StatusCode code) const { diagnostics_.CallFailed(code); }
+
   void SetToken(Token token) ABSL_LOCKS_EXCLUDED(mu_);
   Token CurrentToken() const { return publisher_.Latest()->token; }
   TokenManagerStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -195,6 +201,8 @@ class RefreshCoordinator
   std::shared_ptr<Clock::Timer> retry_timer_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  // The token.expires_in gauge's registration; Shutdown ends it.
+  std::unique_ptr<MetricsSink::Observation> expiry_gauge_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

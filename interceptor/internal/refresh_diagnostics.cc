@@ -8,7 +8,7 @@ namespace internal {
 using Outcome = GrantReport::Outcome;
 
 RefreshDiagnostics::RefreshDiagnostics(const TokenManagerOptions& options, CallbackGate* gate)
-    : options_(options), gate_(gate) {}
+    : options_(options), gate_(gate), metrics_(options.metrics) {}
 
 void RefreshDiagnostics::Log(const std::string& line) const {
   gate_->Run([&] { options_.debug_log(line); });
@@ -37,6 +37,7 @@ void RefreshDiagnostics::GrantStarted(const GrantOrder& order) const {
 
 void RefreshDiagnostics::GrantSucceeded(const GrantReport& report, const Token& token,
                                         size_t released, absl::Time now) const {
+  metrics_.RefreshEnded(ManagerMetrics::Outcome::kSuccess, report.proactive, report.took);
   if (logging()) {
     Log(absl::StrCat(
         "refresh succeeded in ", absl::FormatDuration(report.took), ": access token ",
@@ -64,6 +65,11 @@ void RefreshDiagnostics::GrantFailed(const GrantReport& report, const GrantFailu
     BackendUnreachable(report, failure, waiting);
     return;
   }
+  metrics_.RefreshEnded(!failure.terminal ? ManagerMetrics::Outcome::kFailure
+                        : failure.reason == TerminalReason::kSessionExpired
+                            ? ManagerMetrics::Outcome::kSessionExpired
+                            : ManagerMetrics::Outcome::kClientRejected,
+                        report.proactive, report.took);
   if (logging()) {
     if (report.outcome == Outcome::kFailedTerminal) {
       Log(absl::StrCat("refresh failed, terminal: ", failure.described, "; failing ", waiting,
@@ -145,6 +151,7 @@ void RefreshDiagnostics::StoreFailed(const absl::Status& status) const {
 }
 
 void RefreshDiagnostics::CallReplayed() const {
+  metrics_.CallReplayed();
   if (options_.on_event) Emit(TokenEvent{TokenEvent::Kind::kCallReplayed});
 }
 

@@ -1,8 +1,8 @@
 // interceptor/internal/refresh_diagnostics.h
 //
 // Defines `RefreshDiagnostics`: what a TokenManager tells the application
-// about its refreshes, as TokenEvents (TokenManagerOptions::on_event) and
-// debug_log lines. The coordinator calls it after its lock is released;
+// about its refreshes, as TokenEvents (TokenManagerOptions::on_event),
+// debug_log lines and metrics (TokenManagerOptions::metrics). The coordinator calls it after its lock is released;
 // nothing is formatted when neither callback is set, and tokens appear only
 // as TokenFingerprint().
 
@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "interceptor/internal/callback_gate.h"
+#include "interceptor/internal/metrics_recorder.h"
 #include "interceptor/internal/refresh_policy.h"
 #include "interceptor/internal/refresh_state.h"
 #include "interceptor/token.h"
@@ -44,6 +45,10 @@ class RefreshDiagnostics {
   void WaiterDeadline() const;
   void StoreFailed(const absl::Status& status) const;
   void CallReplayed() const;
+  void CallWaited() const { metrics_.CallWaited(); }
+  void CallRejected() const { metrics_.CallRejected(); }
+  void CallFailed(absl::StatusCode code) const { metrics_.CallFailed(code); }
+  const ManagerMetrics& metrics() const { return metrics_; }
 
  private:
   void BackendUnreachable(const GrantReport& report, const GrantFailure& failure,
@@ -53,6 +58,7 @@ class RefreshDiagnostics {
 
   const TokenManagerOptions& options_;
   CallbackGate* const gate_;
+  const ManagerMetrics metrics_;
 };
 
 }  // namespace internal

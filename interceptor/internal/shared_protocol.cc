@@ -32,11 +32,16 @@ SharedProtocol::SharedProtocol(std::shared_ptr<SharedTokenBackend> backend, Opti
       clock_(std::move(clock)),
       needs_refresh_token_(needs_refresh_token),
       grant_(std::move(grant)),
-      stopping_(std::move(stopping)) {}
+      stopping_(std::move(stopping)),
+      metrics_(options_.metrics) {}
 
 absl::StatusOr<Token> SharedProtocol::Serve(const GrantRequest& request) {
   serving_unreachable_ = false;
   absl::StatusOr<Token> result = ServeOnce(request);
+  if (lease_wait_began_) {
+    metrics_.LeaseWaited(clock_->Now() - *lease_wait_began_);
+    lease_wait_began_.reset();
+  }
   // Any other end (a token, the token service's answer, a misconfigured
   // backend) ends the outage.
   if (!serving_unreachable_) unreachable_since_.reset();
@@ -70,6 +75,7 @@ absl::StatusOr<Token> SharedProtocol::ServeOnce(const GrantRequest& request) {
               " for another replica's refresh (it holds the shared lease)")),
           FailurePart::kSharedBackend);
     }
+    if (!lease_wait_began_) lease_wait_began_ = now;
     Log(absl::StrCat("another replica holds the lease; waiting for generation > ",
                      record->generation));
     const absl::Duration step = std::min(options_.wait_step, give_up - now);
@@ -129,6 +135,7 @@ bool SharedProtocol::Adoptable(const SharedRecord& r, const GrantRequest& reques
 absl::StatusOr<Token> SharedProtocol::Adopt(const SharedRecord& r, absl::string_view how) {
   Log(absl::StrCat(how, " generation ", r.generation, ": access token ",
                    TokenFingerprint(r.token.access_token), " (no grant)"));
+  metrics_.Adopted();
   return r.token;
 }
 
@@ -175,6 +182,7 @@ absl::StatusOr<Token> SharedProtocol::GrantUnderLease(const GrantRequest& reques
   previous.refresh_token = grant.refresh_token;
   previous.scope = record->token.scope;
   absl::StatusOr<Token> token = RunGrant(grant, previous);
+  metrics_.Granted(token.ok());
   if (!token.ok()) {
     Release();
     return token.status();
@@ -186,6 +194,7 @@ absl::StatusOr<Token> SharedProtocol::GrantUnderLease(const GrantRequest& reques
     // be lost. Use it here and write it when the backend is back; keep the
     // lease meanwhile (it runs out at its ttl), so that no other replica
     // grants from the older record right away.
+    metrics_.BackendError(written.status());
     pending_ = PendingWrite{record->generation, next};
     Log(absl::StrCat("writing generation ", next.generation,
                      " failed; using it here and writing it later: ",
@@ -237,6 +246,7 @@ absl::StatusOr<bool> SharedProtocol::WriteHoldingTheLease(uint64_t expected,
 
 absl::StatusOr<Token> SharedProtocol::Unreachable(const absl::Status& error,
                                                   const GrantRequest& request) {
+  metrics_.BackendError(error);
   if (error.code() != absl::StatusCode::kUnavailable) return SharedBackendError(error);
   if (options_.when_unavailable == Options::WhenUnavailable::kWait) {
     // An outage: the TokenManager tries again within 100 ms and its calls
@@ -267,6 +277,7 @@ absl::StatusOr<Token> SharedProtocol::Unreachable(const absl::Status& error,
   Token previous;
   previous.refresh_token = request.refresh_token;
   absl::StatusOr<Token> token = RunGrant(request, previous);
+  metrics_.Granted(token.ok());
   if (!token.ok()) return token;
   // Still expected to replace the record this replica last saw written.
   const uint64_t expected = pending_ ? pending_->expected : known_generation_;

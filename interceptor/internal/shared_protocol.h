@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "interceptor/clock.h"
+#include "interceptor/internal/metrics_recorder.h"
 #include "interceptor/shared_token.h"
 #include "interceptor/token.h"
 #include "interceptor/token_refresher.h"
@@ -81,6 +82,7 @@ class SharedProtocol {
   const bool needs_refresh_token_;
   const Grant grant_;
   const Stopping stopping_;
+  const SharedMetrics metrics_;
   uint64_t known_generation_ = 0;
   std::optional<PendingWrite> pending_;
   // kWait: when the current outage began (the first of a run of Serve calls
@@ -89,6 +91,8 @@ class SharedProtocol {
   std::optional<absl::Time> unreachable_since_;
   absl::Time last_unreachable_at_;
   bool serving_unreachable_ = false;  // this Serve found the backend unreachable
+  // When this Serve first found the lease held by another replica.
+  std::optional<absl::Time> lease_wait_began_;
 };
 
 // A backend failure as the TokenManager sees it, marked FailurePart::
