@@ -7,7 +7,9 @@
 #   <prefix>/<libdir>/cmake/authrefresh/      authrefreshConfig.cmake, ...ConfigVersion.cmake,
 #                                             authrefreshTargets.cmake (namespace authrefresh::)
 #   <prefix>/<libdir>/pkgconfig/              authrefresh.pc, authrefresh_http_token_refresher.pc,
-#                                             authrefresh_redis_backend.pc (AUTHREFRESH_REDIS_BACKEND)
+#                                             authrefresh_redis_backend.pc (AUTHREFRESH_REDIS_BACKEND),
+#                                             authrefresh_prometheus_metrics.pc
+#                                             (AUTHREFRESH_PROMETHEUS_METRICS)
 #
 # Components: authrefresh_runtime (shared libraries) and authrefresh_development
 # (everything else).
@@ -21,6 +23,10 @@ set(_authrefresh_installed_headers ${AUTHREFRESH_PUBLIC_HEADERS} ${AUTHREFRESH_H
 if(AUTHREFRESH_REDIS_BACKEND)
   list(APPEND _authrefresh_installed_targets authrefresh_redis_backend)
   list(APPEND _authrefresh_installed_headers ${AUTHREFRESH_REDIS_PUBLIC_HEADERS})
+endif()
+if(AUTHREFRESH_PROMETHEUS_METRICS)
+  list(APPEND _authrefresh_installed_targets authrefresh_prometheus_metrics)
+  list(APPEND _authrefresh_installed_headers ${AUTHREFRESH_PROMETHEUS_PUBLIC_HEADERS})
 endif()
 
 install(TARGETS ${_authrefresh_installed_targets}
@@ -77,10 +83,14 @@ set(_authrefresh_http_pc_public authrefresh)
 set(_authrefresh_http_pc_private libcurl libcrypto absl_base absl_core_headers absl_str_format absl_strings absl_synchronization)
 set(_authrefresh_redis_pc_public authrefresh)
 set(_authrefresh_redis_pc_private hiredis libcrypto absl_flat_hash_map absl_strings)
+set(_authrefresh_prometheus_pc_public authrefresh prometheus-cpp-core)
+set(_authrefresh_prometheus_pc_private absl_strings)
 if(NOT BUILD_SHARED_LIBS)
   list(APPEND _authrefresh_pc_public ${_authrefresh_pc_private})
   list(APPEND _authrefresh_http_pc_public ${_authrefresh_http_pc_private})
   list(APPEND _authrefresh_redis_pc_public ${_authrefresh_redis_pc_private})
+  list(APPEND _authrefresh_prometheus_pc_public ${_authrefresh_prometheus_pc_private})
+  set(_authrefresh_prometheus_pc_private "")
   set(_authrefresh_pc_private "")
   set(_authrefresh_http_pc_private "")
   set(_authrefresh_redis_pc_private "")
@@ -134,6 +144,17 @@ if(AUTHREFRESH_REDIS_BACKEND)
   configure_file(cmake/authrefresh.pc.in
                  "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_redis_backend.pc" @ONLY)
   list(APPEND _authrefresh_pc_files "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_redis_backend.pc")
+endif()
+
+if(AUTHREFRESH_PROMETHEUS_METRICS)
+  set(AUTHREFRESH_PC_NAME authrefresh_prometheus_metrics)
+  set(AUTHREFRESH_PC_DESCRIPTION "authrefresh's metrics on a prometheus-cpp Registry")
+  list(JOIN _authrefresh_prometheus_pc_public " " AUTHREFRESH_PC_REQUIRES)
+  list(JOIN _authrefresh_prometheus_pc_private " " AUTHREFRESH_PC_REQUIRES_PRIVATE)
+  configure_file(cmake/authrefresh.pc.in
+                 "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_prometheus_metrics.pc" @ONLY)
+  list(APPEND _authrefresh_pc_files
+       "${PROJECT_BINARY_DIR}/pkgconfig/authrefresh_prometheus_metrics.pc")
 endif()
 
 install(FILES ${_authrefresh_pc_files}

@@ -27,13 +27,13 @@ awk -F'\t' '
   END {
     a=sum["A plain"]/n["A plain"]; b=sum["B trivial interceptor"]/n["B trivial interceptor"];
     at=sum["A plain /tls"]/n["A plain /tls"];
-    printf "%-30s %14s %8s %8s %16s\n", "variant", "instr/call", "vs A", "vs B", "vs A by round";
-    order="A plain|B trivial interceptor|H hijack-and-forward|P per-call plugin floor|C authrefresh|S authrefresh, shared refresher|A plain /tls|C authrefresh /tls|D call credentials /tls";
+    printf "%-34s %14s %8s %8s %16s\n", "variant", "instr/call", "vs A", "vs B", "vs A by round";
+    order="A plain|B trivial interceptor|H hijack-and-forward|P per-call plugin floor|C authrefresh|S authrefresh, shared refresher|M authrefresh, Prometheus metrics|A plain /tls|C authrefresh /tls|D call credentials /tls";
     k=split(order, names, "|");
     for (i=1; i<=k; i++) { v=names[i]; x=sum[v]/n[v]; base=(v ~ /tls/) ? "A plain /tls" : "A plain";
       lo=9; hi=0;
       for (j=0; j<rounds; j++) { q=per[v, j]/per[base, j]; if (q<lo) lo=q; if (q>hi) hi=q }
-      printf "%-30s %14.0f %8.3f %8s %7.3f-%.3f\n", v, x, x/((v ~ /tls/) ? at : a),
+      printf "%-34s %14.0f %8.3f %8s %7.3f-%.3f\n", v, x, x/((v ~ /tls/) ? at : a),
              (v ~ /tls/) ? "-" : sprintf("%.3f", x/b), lo, hi
       if (tsv != "") printf "%d\t%s\t%.0f\n", i, v, x > tsv }
   }' tsv="$tsv" "$out/per_call.tsv"

@@ -13,6 +13,7 @@
 #include "grpcpp/support/client_callback.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/client_interceptor.h"
+#include "interceptor/prometheus_metrics.h"
 #include "interceptor/shared_token.h"
 
 namespace authrefresh {
@@ -219,6 +220,7 @@ const char* VariantName(Variant v) {
     case kP: return "P per-call plugin floor";
     case kC: return "C authrefresh";
     case kS: return "S authrefresh, shared refresher";
+    case kM: return "M authrefresh, Prometheus metrics";
     case kATls: return "A plain /tls";
     case kCTls: return "C authrefresh /tls";
     case kDTls: return "D call credentials /tls";
@@ -271,6 +273,16 @@ Variants::Variants() : tls_servers_(Tls()) {
                                 MakeFileLockBackend(shared_file_)));
   stubs_[kS] =
       test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, shared_manager_, loopback));
+
+  // M: C with the Prometheus adapter; its own login, same token length.
+  registry_ = std::make_shared<prometheus::Registry>();
+  TokenManagerOptions with_metrics;
+  with_metrics.metrics = {*MakePrometheusMetrics(registry_), "bench"};
+  metrics_manager_ = TokenManager::Create(
+      plain_servers_.authority().Login(),
+      MakeGrpcTokenRefresher(grpc::CreateChannel(plain, insecure)), with_metrics);
+  stubs_[kM] =
+      test::Echo::NewStub(CreateAuthRefreshChannel(plain, insecure, metrics_manager_, loopback));
 
   InterceptorOptions tls_default;
   stubs_[kATls] = test::Echo::NewStub(grpc::CreateChannel(tls, TlsCredentials()));

@@ -14,6 +14,8 @@
 //      header, on a channel with the same UNAUTHENTICATED retry policy; no
 //      token logic at all
 //   C  authrefresh (per-call credentials, replay by gRPC core's retry)
+//   S  C with its refresher shared between replicas (file-lock backend)
+//   M  C with metrics on (the Prometheus adapter on a registry)
 //   D  gRPC call credentials carrying the token (AccessTokenCredentials)
 // A and C also over TLS ("/tls"), beside D, which needs TLS. H is kept
 // beside them as the floor of the previous design, which hijacked calls.
@@ -26,13 +28,14 @@
 #include <vector>
 
 #include "interceptor/authrefresh.h"
+#include "prometheus/registry.h"
 #include "tests/protos/echo.grpc.pb.h"
 #include "tests/testing/mock_servers.h"
 
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kH, kP, kC, kS, kATls, kCTls, kDTls, kVariantCount };
+enum Variant { kA, kB, kH, kP, kC, kS, kM, kATls, kCTls, kDTls, kVariantCount };
 
 const char* VariantName(Variant v);
 
@@ -49,7 +52,8 @@ class Variants {
   testing::MockServers plain_servers_;
   testing::MockServers tls_servers_;
   std::string header_, tls_header_;
-  std::shared_ptr<TokenManager> manager_, shared_manager_, tls_manager_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<TokenManager> manager_, shared_manager_, metrics_manager_, tls_manager_;
   std::string shared_file_;
   std::vector<std::unique_ptr<test::Echo::Stub>> stubs_;
 };
