@@ -10,7 +10,10 @@
 //  * with allow_insecure_transport (loopback tests), calls carry the token,
 //    and a call without a valid token waits for one refresh;
 //  * a misconfiguration is named: channel arguments that turn retries off,
-//    an http:// token endpoint for the HTTP refresher.
+//    an http:// token endpoint for the HTTP refresher;
+//  * with AUTHREFRESH_CONSUMER_PROMETHEUS (the CMake builds, which link
+//    authrefresh::prometheus_metrics), a refresh is counted in the
+//    application's prometheus::Registry.
 
 #include <atomic>
 #include <chrono>
@@ -34,6 +37,10 @@
 #include "grpcpp/server_builder.h"
 #include "interceptor/authrefresh.h"
 #include "interceptor/http_token_refresher.h"
+#if AUTHREFRESH_CONSUMER_PROMETHEUS
+#include "interceptor/prometheus_metrics.h"
+#include "prometheus/registry.h"
+#endif
 
 namespace {
 
@@ -235,9 +242,46 @@ int main() {
       grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
   Check(grpc_refresher != nullptr, "MakeGrpcTokenRefresher");
 
+#if AUTHREFRESH_CONSUMER_PROMETHEUS
+  {
+    auto registry = std::make_shared<prometheus::Registry>();
+    absl::StatusOr<std::shared_ptr<authrefresh::PrometheusMetrics>> metrics =
+        authrefresh::MakePrometheusMetrics(registry);
+    Check(metrics.ok(), "MakePrometheusMetrics", metrics.status().ToString());
+    authrefresh::TokenManagerOptions with_metrics;
+    with_metrics.metrics = {*metrics, "consumer"};
+    auto measured = authrefresh::TokenManager::Create(
+        authrefresh::Token{"", "initial-refresh-token"}, std::make_unique<AppRefresher>(refreshes),
+        with_metrics);
+    authrefresh::InterceptorOptions loopback;
+    loopback.allow_insecure_transport = true;
+    status = Call(authrefresh::CreateAuthRefreshChannel(
+        address, grpc::InsecureChannelCredentials(), measured, loopback));
+    double counted = -1;
+    for (const prometheus::MetricFamily& f : registry->Collect()) {
+      if (f.name != "authrefresh_refresh_count_total") continue;
+      for (const prometheus::ClientMetric& m : f.metric) {
+        bool success_demand = true;
+        for (const auto& l : m.label) {
+          if ((l.name == "outcome" && l.value != "success") ||
+              (l.name == "reason" && l.value != "demand")) {
+            success_demand = false;
+          }
+        }
+        if (success_demand) counted = m.counter.value;
+      }
+    }
+    Check(status.error_code() == grpc::StatusCode::UNIMPLEMENTED && counted == 1,
+          "the Prometheus registry counts the one refresh",
+          "authrefresh_refresh_count_total{outcome=\"success\",reason=\"demand\"} " +
+              std::to_string(counted));
+  }
+#endif
+
   channel.reset();
   manager.reset();
   server->Shutdown();
   std::printf("consumer: %d passed, %d failed\n", passed, failed);
+
   return failed == 0 ? 0 : 1;
 }

@@ -45,6 +45,7 @@ pc="$(find "$prefix" -name authrefresh.pc -print -quit)"
 libdir="$(dirname "$(dirname "$pc")")"
 for f in interceptor/authrefresh.h interceptor/http_token_refresher.h interceptor/version.h \
          interceptor/redis_backend.h interceptor/shared_token.h \
+         interceptor/metrics.h interceptor/prometheus_metrics.h \
          protos/token_service.pb.h protos/token_service.grpc.pb.h protos/token_service.proto; do
   [[ -f "$prefix/include/$f" ]] || fail "$prefix/include/$f is not installed"
 done
@@ -68,7 +69,7 @@ check "the CMake consumer of the installed package runs"
 step "3. consumer: pkg-config with PKG_CONFIG_PATH=$libdir/pkgconfig"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 pkg-config --print-errors --exists authrefresh authrefresh_http_token_refresher \
-  authrefresh_redis_backend
+  authrefresh_redis_backend authrefresh_prometheus_metrics
 flags="$(pkg-config --cflags --libs authrefresh_http_token_refresher)"
 rpath=()
 if [[ "$shared" == "ON" ]]; then rpath=("-Wl,-rpath,$libdir"); fi

@@ -1,7 +1,8 @@
 // A storm over time, as an operator's metrics see it: `--inflight` calls
 // (callback API, closed loop: each completion starts the next call) run
 // against the mock servers; at --revoke_ms the server revokes every access
-// token. The TokenManager's metrics (interceptor/metrics.h) go to a sink that
+// token and `--burst` more calls start at once (they do not restart). The
+// TokenManager's metrics (interceptor/metrics.h) go to a sink that
 // counts them; every millisecond the tool samples calls in flight, calls
 // completed, and the cumulative counters call.rejected, call.waited and
 // call.replayed, and marks when the one refresh ran (TokenEvents). Writes
@@ -19,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -62,6 +64,7 @@ class CountingSink : public MetricsSink {
 struct Loop {
   test::Echo::Stub* stub;
   std::atomic<bool> stop{false};
+  std::atomic<int> burst_left{0};  // calls that end without starting another
   std::atomic<int> in_flight{0};
   std::atomic<int64_t> completed{0}, failed{0};
 };
@@ -82,6 +85,8 @@ void Start(Loop* loop) {
                              loop->in_flight.fetch_sub(1);
                              loop->completed.fetch_add(1);
                              if (!s.ok()) loop->failed.fetch_add(1);
+                             if (loop->burst_left.fetch_sub(1) > 0) return;
+                             loop->burst_left.fetch_add(1);
                              if (!loop->stop.load()) Start(loop);
                            });
 }
@@ -101,13 +106,14 @@ int Flag(int argc, char** argv, const std::string& name, int fallback) {
 int main(int argc, char** argv) {
   using namespace authrefresh;
   if (argc < 2 || argv[1][0] == '-') {
-    std::fprintf(stderr, "usage: storm_timeline OUT.tsv [--inflight=256] [--revoke_ms=100] "
-                         "[--total_ms=300] [--refresh_ms=20]\n");
+    std::fprintf(stderr, "usage: storm_timeline OUT.tsv [--inflight=32] [--burst=512] "
+                         "[--revoke_ms=100] [--total_ms=400] [--refresh_ms=20]\n");
     return 2;
   }
-  const int inflight = Flag(argc, argv, "inflight", 256);
+  const int inflight = Flag(argc, argv, "inflight", 32);
+  const int burst = Flag(argc, argv, "burst", 512);
   const int revoke_ms = Flag(argc, argv, "revoke_ms", 100);
-  const int total_ms = Flag(argc, argv, "total_ms", 300);
+  const int total_ms = Flag(argc, argv, "total_ms", 400);
   testing::MockServers servers;
   servers.tokens().set_latency(absl::Milliseconds(Flag(argc, argv, "refresh_ms", 20)));
 
@@ -141,6 +147,7 @@ int main(int argc, char** argv) {
   std::fprintf(out, "# t_ms\tin_flight\tcompleted\trejected\twaited\treplayed\trefreshing\n");
   const absl::Time start = absl::Now();
   bool revoked = false;
+  std::thread burster;
   bool refreshing = false;
   size_t seen_events = 0;
   for (absl::Time t = start; t - start <= absl::Milliseconds(total_ms);
@@ -149,6 +156,11 @@ int main(int argc, char** argv) {
     if (!revoked && t - start >= absl::Milliseconds(revoke_ms)) {
       servers.authority().RevokeAccessTokens();
       revoked = true;
+      loop.burst_left.fetch_add(burst);
+      // Started from another thread, so that the sampler keeps sampling.
+      burster = std::thread([&loop, burst] {
+        for (int i = 0; i < burst; ++i) Start(&loop);
+      });
     }
     {
       absl::MutexLock lock(&mu);
@@ -160,21 +172,22 @@ int main(int argc, char** argv) {
         }
       }
     }
-    std::fprintf(out, "%.0f\t%d\t%lld\t%llu\t%llu\t%llu\t%d\n",
-                 absl::ToDoubleMilliseconds(t - start), loop.in_flight.load(),
+    std::fprintf(out, "%.1f\t%d\t%lld\t%llu\t%llu\t%llu\t%d\n",
+                 absl::ToDoubleMilliseconds(absl::Now() - start), loop.in_flight.load(),
                  static_cast<long long>(loop.completed.load()),
                  static_cast<unsigned long long>(sink->count("authrefresh.call.rejected")),
                  static_cast<unsigned long long>(sink->count("authrefresh.call.waited")),
                  static_cast<unsigned long long>(sink->count("authrefresh.call.replayed")),
                  refreshing ? 1 : 0);
   }
+  if (burster.joinable()) burster.join();
   loop.stop = true;
   while (loop.in_flight.load() > 0) absl::SleepFor(absl::Milliseconds(1));  // drain
   std::fclose(out);
   const TokenManagerStats stats = manager->Stats();
-  std::printf("in flight %d; completed %lld, failed %lld; refreshes %llu; rejected %llu, "
+  std::printf("in flight %d, burst %d; completed %lld, failed %lld; refreshes %llu; rejected %llu, "
               "waited %llu, replayed %llu; grants at the token service %d\n",
-              inflight, static_cast<long long>(loop.completed.load()),
+              inflight, burst, static_cast<long long>(loop.completed.load()),
               static_cast<long long>(loop.failed.load()),
               static_cast<unsigned long long>(stats.refreshes_succeeded),
               static_cast<unsigned long long>(sink->count("authrefresh.call.rejected")),

@@ -143,11 +143,16 @@ TEST_F(MetricsScrape, ARevocationStormAndAnEndedSessionAreCountedExactly) {
     EXPECT_LE(expires_in, 3600);
   }
 
-  // The storm: every call's token is revoked; the one refresh is held until
-  // all kCalls replays wait for it.
+  // The storm: every call's token is revoked. All kCalls first attempts
+  // reach the server with it (held there on arrival, so that none sees the
+  // first rejection and waits before sending), and the one refresh is held
+  // until all kCalls replays wait for it.
   h.authority().RevokeAccessTokens();
   h.tokens().Hold();
+  h.echo().Pause();
   std::vector<Harness::Outcome> out = h.Storm(kCalls, [&] {
+    h.echo().AwaitPaused(kCalls);
+    h.echo().Resume();
     h.tokens().AwaitHeld(1);
     ASSERT_TRUE(recorded_->AwaitCount("authrefresh.call.waited{credential=orders}", kCalls,
                                       absl::Seconds(30)));
