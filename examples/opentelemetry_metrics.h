@@ -10,7 +10,9 @@
 #include "interceptor/metrics.h"
 #include "opentelemetry/common/key_value_iterable_view.h"
 #include "opentelemetry/context/context.h"
+#include "opentelemetry/metrics/async_instruments.h"
 #include "opentelemetry/metrics/meter.h"
+#include "opentelemetry/metrics/sync_instruments.h"
 
 class OpenTelemetryMetrics : public authrefresh::MetricsSink {
  public:

@@ -30,9 +30,12 @@
 //   authrefresh.shared.backend_error     counter    {error}     kind: unreachable, refused
 //
 // What each one counts:
-//  * refresh.count, refresh.duration: each finished grant of the TokenManager
-//    (TokenEvent kRefreshSucceeded and kRefreshFailed; outcome failure is a
-//    transient one, retried). reason proactive: the background refresh inside
+//  * refresh.count, refresh.duration: each finished refresh of the
+//    TokenManager (TokenEvent kRefreshSucceeded and kRefreshFailed; outcome
+//    failure is a transient one, retried; refresh.duration's failure
+//    includes the terminal ones). With a shared refresher a refresh may be
+//    an adoption (shared.adopted), not a grant. A retry after a failed
+//    proactive refresh counts as demand. reason proactive: the background refresh inside
 //    the margin, no call waiting; demand: a call needed a new token (it had
 //    none, it expired, or a server rejected it). An attempt that found the
 //    shared backend unreachable is not a refresh (shared.backend_error).
@@ -41,13 +44,19 @@
 //  * call.replayed: attempts after a call's first whose credentials
 //    authrefresh ran (TokenManagerStats::calls_replayed).
 //  * call.rejected: attempts a server rejected for their token, as
-//    authrefresh learns of it: the replay that follows the rejection, or the
-//    call's final answer (InterceptorOptions' rejection policy).
-//  * call.failed: calls that ended with authrefresh's own status rather than
-//    a server's (docs/failures.md): the session expired or the client was
-//    rejected (UNAUTHENTICATED), the refresh kept failing (UNAVAILABLE), the
-//    call's deadline came while it waited (DEADLINE_EXCEEDED), it was
-//    cancelled while it waited (CANCELLED).
+//    authrefresh learns of it: the second attempt under authrefresh's own
+//    UNAUTHENTICATED-only retry policy (so a rare transparent retry counts
+//    too), or the call's final answer (InterceptorOptions' rejection
+//    policy). Not counted: rejections that a policy retrying other codes
+//    too replays (ambiguous), third and later attempts, and calls of
+//    methods that skip the token refresh.
+//  * call.failed: calls that carried authrefresh's token and ended with
+//    authrefresh's own status rather than a server's (docs/failures.md):
+//    the session expired or the client was rejected (UNAUTHENTICATED), the
+//    refresh kept failing (UNAVAILABLE), the call's deadline came while it
+//    waited (DEADLINE_EXCEEDED), it was cancelled while it waited
+//    (CANCELLED). A rejected call that gRPC could not replay (a stream, a
+//    compressed call) is not counted here; its rejection is.
 //  * token.expires_in: seconds until the current access token expires,
 //    negative once it has; no value while there is no token or it has no
 //    expiry.

@@ -268,8 +268,8 @@ TEST_F(SharedProtocolTest, MetricsCountLeaseWaitsAdoptionsGrantsAndBackendErrors
   ASSERT_THAT(p->Serve(GrantRequest{"rt-0", "at-0"}).status(), IsOk());
   EXPECT_EQ(metrics->count(kGranted), 1u);
   EXPECT_TRUE(metrics->recorded(kWait).empty());
-  // Another replica holds the lease for 12 s, then writes: a 12 s wait and
-  // an adoption.
+  // Another replica wrote at-1: a replica that wants at-0 replaced adopts
+  // it at once, without waiting for the lease another holds.
   const absl::Time start = clock_->Now();
   backend_->HoldLease("other", start + absl::Seconds(12));
   absl::StatusOr<Token> t;

@@ -177,6 +177,7 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
       CallMutexLock lock(&mu_);
       failure_ = stop;
       failed_attempt_ = attempt;
+      skip_failure_count_ = true;
     }
     AnswerNow(stop, creds_md, num_creds_md, status, error_details);
     return 1;
@@ -256,6 +257,9 @@ int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int a
       if (!cancelled || !coordinator.CancelWait(wait.ticket)) return 0;
       now = absl::CancelledError("authrefresh: the call was cancelled");
       pending->CompleteInline(*now);
+      coordinator.CountFailure(absl::StatusCode::kCancelled);
+      CallMutexLock lock(&mu_);
+      skip_failure_count_ = true;
     }
   }
   {
@@ -306,7 +310,12 @@ void CallAuth::OnCancel() {
     CallMutexLock lock(&mu_);
     cancelled_ = true;
   }
-  AbandonPendingAttempt();
+  // A call cancelled while it waited for a refresh ends CANCELLED.
+  if (AbandonPendingAttempt()) {
+    config_->coordinator->CountFailure(absl::StatusCode::kCancelled);
+    CallMutexLock lock(&mu_);
+    skip_failure_count_ = true;
+  }
 }
 
 bool CallAuth::AbandonPendingAttempt() {
@@ -342,14 +351,24 @@ void CallAuth::OnStatus(grpc::Status* status,
     return;
   }
   {
-    CallMutexLock lock(&mu_);
-    if (failed_attempt_ != 0 &&
-        failed_attempt_ == attempts_.load(std::memory_order_relaxed) &&
-        absl::StrContains(status->error_message(), kPluginFailure)) {
-      // authrefresh's own failure (session expired, refresh failing), not
-      // gRPC's wording of it.
-      *status = ToGrpcStatus(failure_);
-      coordinator.CountFailure(failure_.code());
+    bool replaced = false;
+    bool count = false;
+    absl::StatusCode code = absl::StatusCode::kOk;
+    {
+      CallMutexLock lock(&mu_);
+      if (failed_attempt_ != 0 &&
+          failed_attempt_ == attempts_.load(std::memory_order_relaxed) &&
+          absl::StrContains(status->error_message(), kPluginFailure)) {
+        // authrefresh's own failure (session expired, refresh failing), not
+        // gRPC's wording of it.
+        *status = ToGrpcStatus(failure_);
+        replaced = true;
+        count = !skip_failure_count_ && mode_ == Mode::kToken;
+        code = failure_.code();
+      }
+    }
+    if (replaced) {
+      if (count) coordinator.CountFailure(code);  // outside the lock: the sink is the app's
       return;
     }
   }

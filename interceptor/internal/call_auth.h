@@ -152,6 +152,10 @@ class CallAuth final : public grpc::experimental::Interceptor {
   // The status authrefresh failed attempt `failed_attempt_` with.
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   int failed_attempt_ ABSL_GUARDED_BY(mu_) = 0;
+  // failure_ is not counted in authrefresh.call.failed at OnStatus: it is
+  // StopReplay's (a call not replayed, not a token's failure), or a
+  // cancellation counted when it happened.
+  bool skip_failure_count_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace internal

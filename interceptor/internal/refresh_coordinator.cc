@@ -40,7 +40,8 @@ RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher
   std::unique_ptr<MetricsSink::Observation> gauge =
       diagnostics_.metrics().ObserveExpiry([this]() -> std::optional<double> {
         const Snapshot s = publisher_.Latest();
-        if (s->token.access_token.empty() || s->token.expires_at == absl::InfiniteFuture()) {
+        // A collection may run before the first Publish below.
+        if (s == nullptr || s->token.access_token.empty() || s->token.expires_at == absl::InfiniteFuture()) {
           return std::nullopt;
         }
         return absl::ToDoubleSeconds(s->token.expires_at - clock_->Now());

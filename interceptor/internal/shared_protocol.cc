@@ -66,7 +66,14 @@ absl::StatusOr<Token> SharedProtocol::ServeOnce(const GrantRequest& request) {
     if (Adoptable(*record, request)) return Adopt(*record, "adopted");
     absl::StatusOr<bool> taken = backend_->TryAcquireLease(options_.owner_id, options_.lease_ttl);
     if (!taken.ok()) return Unreachable(taken.status(), request);
-    if (*taken) return GrantUnderLease(request);
+    if (*taken) {
+      // The wait (if any) ends here, not after this replica's own grant.
+      if (lease_wait_began_) {
+        metrics_.LeaseWaited(clock_->Now() - *lease_wait_began_);
+        lease_wait_began_.reset();
+      }
+      return GrantUnderLease(request);
+    }
     const absl::Time now = clock_->Now();
     if (now >= give_up) {
       return WithFailurePart(

@@ -1,14 +1,20 @@
 // Stand-in (tests/otel_standin/README.md): the Meter calls the adapter makes.
 #pragma once
 #include <cstdint>
-#include "opentelemetry/metrics/async_instruments.h"
-#include "opentelemetry/metrics/sync_instruments.h"
 #include "opentelemetry/nostd/shared_ptr.h"
 #include "opentelemetry/nostd/string_view.h"
 #include "opentelemetry/nostd/unique_ptr.h"
 
 namespace opentelemetry {
 namespace metrics {
+
+// Declared only, as the real meter.h does: the adapter includes
+// sync_instruments.h and async_instruments.h itself.
+template <class T>
+class Counter;
+template <class T>
+class Histogram;
+class ObservableInstrument;
 
 class Meter {
  public:
