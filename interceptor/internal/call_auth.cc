@@ -257,9 +257,7 @@ int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int a
       if (!cancelled || !coordinator.CancelWait(wait.ticket)) return 0;
       now = absl::CancelledError("authrefresh: the call was cancelled");
       pending->CompleteInline(*now);
-      coordinator.CountFailure(absl::StatusCode::kCancelled);
-      CallMutexLock lock(&mu_);
-      skip_failure_count_ = true;
+      CountCancelled();
     }
   }
   {
@@ -305,17 +303,19 @@ void CallAuth::Carried(int attempt, uint64_t generation) {
   }
 }
 
+void CallAuth::CountCancelled() {
+  config_->coordinator->CountFailure(absl::StatusCode::kCancelled);
+  CallMutexLock lock(&mu_);
+  skip_failure_count_ = true;  // counted once, here
+}
+
 void CallAuth::OnCancel() {
   {
     CallMutexLock lock(&mu_);
     cancelled_ = true;
   }
   // A call cancelled while it waited for a refresh ends CANCELLED.
-  if (AbandonPendingAttempt()) {
-    config_->coordinator->CountFailure(absl::StatusCode::kCancelled);
-    CallMutexLock lock(&mu_);
-    skip_failure_count_ = true;
-  }
+  if (AbandonPendingAttempt()) CountCancelled();
 }
 
 bool CallAuth::AbandonPendingAttempt() {
@@ -351,9 +351,7 @@ void CallAuth::OnStatus(grpc::Status* status,
     return;
   }
   {
-    bool replaced = false;
-    bool count = false;
-    absl::StatusCode code = absl::StatusCode::kOk;
+    std::optional<absl::StatusCode> replaced;  // and counted unless skipped
     {
       CallMutexLock lock(&mu_);
       if (failed_attempt_ != 0 &&
@@ -362,13 +360,12 @@ void CallAuth::OnStatus(grpc::Status* status,
         // authrefresh's own failure (session expired, refresh failing), not
         // gRPC's wording of it.
         *status = ToGrpcStatus(failure_);
-        replaced = true;
-        count = !skip_failure_count_ && mode_ == Mode::kToken;
-        code = failure_.code();
+        replaced = skip_failure_count_ || mode_ != Mode::kToken ? absl::StatusCode::kOk
+                                                                : failure_.code();
       }
     }
-    if (replaced) {
-      if (count) coordinator.CountFailure(code);  // outside the lock: the sink is the app's
+    if (replaced) {  // counted outside the lock: the sink is the application's
+      if (*replaced != absl::StatusCode::kOk) coordinator.CountFailure(*replaced);
       return;
     }
   }

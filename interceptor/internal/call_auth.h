@@ -89,6 +89,8 @@ class CallAuth final : public grpc::experimental::Interceptor {
   void OnCancel();
   // Stops the wait of an attempt that still waits for a token (the call
   // was cancelled, or ended without it); true if there was one.
+  // A call cancelled while it waited: authrefresh.call.failed{CANCELLED}.
+  void CountCancelled() ABSL_LOCKS_EXCLUDED(mu_);
   bool AbandonPendingAttempt() ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the call before anything is sent, with `status`.
   void Refuse(grpc::experimental::InterceptorBatchMethods* m, grpc::Status status);

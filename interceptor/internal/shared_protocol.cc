@@ -38,10 +38,7 @@ SharedProtocol::SharedProtocol(std::shared_ptr<SharedTokenBackend> backend, Opti
 absl::StatusOr<Token> SharedProtocol::Serve(const GrantRequest& request) {
   serving_unreachable_ = false;
   absl::StatusOr<Token> result = ServeOnce(request);
-  if (lease_wait_began_) {
-    metrics_.LeaseWaited(clock_->Now() - *lease_wait_began_);
-    lease_wait_began_.reset();
-  }
+  EndLeaseWait();
   // Any other end (a token, the token service's answer, a misconfigured
   // backend) ends the outage.
   if (!serving_unreachable_) unreachable_since_.reset();
@@ -67,11 +64,7 @@ absl::StatusOr<Token> SharedProtocol::ServeOnce(const GrantRequest& request) {
     absl::StatusOr<bool> taken = backend_->TryAcquireLease(options_.owner_id, options_.lease_ttl);
     if (!taken.ok()) return Unreachable(taken.status(), request);
     if (*taken) {
-      // The wait (if any) ends here, not after this replica's own grant.
-      if (lease_wait_began_) {
-        metrics_.LeaseWaited(clock_->Now() - *lease_wait_began_);
-        lease_wait_began_.reset();
-      }
+      EndLeaseWait();  // here, not after this replica's own grant
       return GrantUnderLease(request);
     }
     const absl::Time now = clock_->Now();
@@ -117,6 +110,12 @@ bool SharedProtocol::FlushPendingWrite() {
   pending_.reset();
   Release();  // held since the write failed, if it has not run out
   return true;
+}
+
+void SharedProtocol::EndLeaseWait() {
+  if (!lease_wait_began_) return;
+  metrics_.LeaseWaited(clock_->Now() - *lease_wait_began_);
+  lease_wait_began_.reset();
 }
 
 void SharedProtocol::Log(absl::string_view line) const {

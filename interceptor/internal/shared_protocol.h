@@ -66,6 +66,8 @@ class SharedProtocol {
 
   absl::StatusOr<Token> ServeOnce(const GrantRequest& request);
   void Log(absl::string_view line) const;
+  // Records the lease wait of this Serve, if it waited.
+  void EndLeaseWait();
   absl::StatusOr<SharedRecord> Read();
   bool Adoptable(const SharedRecord& r, const GrantRequest& request);
   absl::StatusOr<Token> Adopt(const SharedRecord& r, absl::string_view how);
