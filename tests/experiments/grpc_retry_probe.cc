@@ -8,7 +8,16 @@
 // tests/testing/call_shapes.h), with a retryPolicy for UNAVAILABLE and the
 // server failing the first attempt with UNAVAILABLE, each call with a 2 s
 // deadline; then the same with gzip compression and a 100 KB request.
-// It prints how many calls of each kind did not end OK, and how.
+// It prints, for each kind of call, how it ended: OK; OK_BUT_REQUESTS_LOST
+// (the status was OK, but the server's final attempt read fewer requests
+// than the application wrote: Collect answers the count it read, Chat one
+// reply per request); or the status code. "(a write failed)" marks calls in
+// which one of the application's writes completed with ok == false.
+//
+// PROBE_CASE=<name> (e.g. ClientStreamGeneric) runs only that kind, and
+// every call is bracketed by "PROBE begin/end" lines on stderr, so that
+// GRPC_TRACE=retry GRPC_VERBOSITY=DEBUG shows the retry filter's view of
+// one failing call.
 
 #include <cstdio>
 #include <cstdlib>
@@ -34,11 +43,14 @@ int Run(int rounds) {
     grpc::ChannelArguments args;
     args.SetServiceConfigJSON(kRetryUnavailable);
     if (gzip) args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
-    auto channel = grpc::CreateCustomChannel(h.servers().address(),
-                                             grpc::InsecureChannelCredentials(), args);
+    auto channel =
+        grpc::CreateCustomChannel(h.servers().address(), grpc::InsecureChannelCredentials(), args);
     std::map<std::string, std::map<std::string, int>> outcomes;
     for (int round = 0; round < rounds; ++round) {
       for (const testing::CallCase& c : testing::AllCallCases()) {
+        const char* only = std::getenv("PROBE_CASE");
+        if (only != nullptr && testing::CaseName(c) != only) continue;
+        std::fprintf(stderr, "PROBE begin %s round %d\n", testing::CaseName(c).c_str(), round);
         h.echo().FailNext(1, grpc::Status(grpc::StatusCode::UNAVAILABLE, "busy"));
         testing::CallPlan plan;
         plan.text = gzip ? std::string(100000, 'z') : "probe";
@@ -47,9 +59,21 @@ int Run(int rounds) {
           ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
         };
         testing::Seen seen = testing::RunCall(channel, c, plan);
-        outcomes[testing::CaseName(c)][seen.status.ok()
-                                           ? "OK"
-                                           : std::to_string(seen.status.error_code())]++;
+        std::fprintf(stderr, "PROBE end %s round %d code %d\n", testing::CaseName(c).c_str(), round,
+                     static_cast<int>(seen.status.error_code()));
+        // What the server's final attempt read: Collect answers the count
+        // of requests, Chat one reply per request.
+        int received = plan.messages;
+        if (c.shape == testing::Shape::kClientStream && !seen.replies.empty()) {
+          received = seen.replies[0].index();
+        } else if (c.shape == testing::Shape::kBidi) {
+          received = static_cast<int>(seen.replies.size());
+        }
+        std::string outcome = !seen.status.ok()          ? std::to_string(seen.status.error_code())
+                              : received < plan.messages ? "OK_BUT_REQUESTS_LOST"
+                                                         : "OK";
+        if (seen.failed_writes > 0) outcome += "(a write failed)";
+        outcomes[testing::CaseName(c)][outcome]++;
       }
     }
     std::printf("%s: %d rounds, retry of UNAVAILABLE, first attempt failed\n",
@@ -57,12 +81,13 @@ int Run(int rounds) {
     for (const auto& [name, counts] : outcomes) {
       std::printf("  %-28s", name.c_str());
       for (const auto& [code, n] : counts) {
-        const char* label = code == "OK"   ? "OK"
-                            : code == "4"  ? "DEADLINE_EXCEEDED"
-                            : code == "13" ? "INTERNAL"
-                            : code == "14" ? "UNAVAILABLE"
-                                           : code.c_str();
-        std::printf(" %s=%d", label, n);
+        const std::string number = code.substr(0, code.find('('));
+        const std::string note = code.substr(number.size());
+        const std::string label = number == "4"    ? "DEADLINE_EXCEEDED"
+                                  : number == "13" ? "INTERNAL"
+                                  : number == "14" ? "UNAVAILABLE"
+                                                   : number;
+        std::printf(" %s%s=%d", label.c_str(), note.c_str(), n);
       }
       std::printf("\n");
     }
@@ -73,6 +98,4 @@ int Run(int rounds) {
 }  // namespace
 }  // namespace authrefresh
 
-int main(int argc, char** argv) {
-  return authrefresh::Run(argc > 1 ? std::atoi(argv[1]) : 100);
-}
+int main(int argc, char** argv) { return authrefresh::Run(argc > 1 ? std::atoi(argv[1]) : 100); }

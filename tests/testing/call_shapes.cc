@@ -72,8 +72,8 @@ class UnaryReactor final : public grpc::ClientUnaryReactor {
   absl::Notification done;
 };
 
-void Unary(const std::shared_ptr<grpc::Channel>& channel, Api api,
-           const CallPlan& plan, grpc::ClientContext* ctx, Seen* seen) {
+void Unary(const std::shared_ptr<grpc::Channel>& channel, Api api, const CallPlan& plan,
+           grpc::ClientContext* ctx, Seen* seen) {
   auto stub = test::Echo::NewStub(channel);
   const test::EchoRequest request = Request(plan);
   test::EchoReply reply;
@@ -109,11 +109,10 @@ void Unary(const std::shared_ptr<grpc::Channel>& channel, Api api,
       const grpc::ByteBuffer in = ToBytes(request);
       grpc::ByteBuffer out;
       absl::Notification done;
-      generic.UnaryCall(ctx, kSay, grpc::StubOptions(), &in, &out,
-                        [&](grpc::Status s) {
-                          seen->status = std::move(s);
-                          done.Notify();
-                        });
+      generic.UnaryCall(ctx, kSay, grpc::StubOptions(), &in, &out, [&](grpc::Status s) {
+        seen->status = std::move(s);
+        done.Notify();
+      });
       done.WaitForNotification();
       if (seen->status.ok() && !FromBytes(&out, &reply)) std::abort();
       break;
@@ -148,9 +147,9 @@ class ReadAll final : public grpc::ClientReadReactor<test::EchoReply> {
 };
 
 // A GenericStub stream of any shape: writes `requests`, reads every reply.
-void GenericStream(const std::shared_ptr<grpc::Channel>& channel,
-                   const char* method, const std::vector<test::EchoRequest>& requests,
-                   grpc::ClientContext* ctx, Seen* seen) {
+void GenericStream(const std::shared_ptr<grpc::Channel>& channel, const char* method,
+                   const std::vector<test::EchoRequest>& requests, grpc::ClientContext* ctx,
+                   Seen* seen) {
   grpc::GenericStub generic(channel);
   grpc::CompletionQueue cq;
   auto call = generic.PrepareCall(ctx, method, &cq);
@@ -161,6 +160,7 @@ void GenericStream(const std::shared_ptr<grpc::Channel>& channel,
     if (!alive) break;
     call->Write(ToBytes(r), &tag);
     alive = Next(&cq, &tag);
+    if (!alive) ++seen->failed_writes;
   }
   if (alive) {
     call->WritesDone(&tag);
@@ -179,8 +179,8 @@ void GenericStream(const std::shared_ptr<grpc::Channel>& channel,
   cq.Shutdown();
 }
 
-void ServerStream(const std::shared_ptr<grpc::Channel>& channel, Api api,
-                  const CallPlan& plan, grpc::ClientContext* ctx, Seen* seen) {
+void ServerStream(const std::shared_ptr<grpc::Channel>& channel, Api api, const CallPlan& plan,
+                  grpc::ClientContext* ctx, Seen* seen) {
   auto stub = test::Echo::NewStub(channel);
   const test::EchoRequest request = Request(plan);
   switch (api) {
@@ -234,7 +234,10 @@ class WriteAll final : public grpc::ClientWriteReactor<test::EchoRequest> {
     StartCall();
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) return;
+    if (!ok) {
+      ++seen_->failed_writes;
+      return;
+    }
     WriteNext();
   }
   void OnDone(const grpc::Status& s) override {
@@ -256,8 +259,8 @@ class WriteAll final : public grpc::ClientWriteReactor<test::EchoRequest> {
   Seen* const seen_;
 };
 
-void ClientStream(const std::shared_ptr<grpc::Channel>& channel, Api api,
-                  const CallPlan& plan, grpc::ClientContext* ctx, Seen* seen) {
+void ClientStream(const std::shared_ptr<grpc::Channel>& channel, Api api, const CallPlan& plan,
+                  grpc::ClientContext* ctx, Seen* seen) {
   auto stub = test::Echo::NewStub(channel);
   std::vector<test::EchoRequest> requests;
   for (int i = 0; i < plan.messages; ++i) requests.push_back(Request(plan, i));
@@ -266,7 +269,10 @@ void ClientStream(const std::shared_ptr<grpc::Channel>& channel, Api api,
     case Api::kSync: {
       auto writer = stub->Collect(ctx, &reply);
       for (const auto& r : requests) {
-        if (!writer->Write(r)) break;
+        if (!writer->Write(r)) {
+          ++seen->failed_writes;
+          break;
+        }
       }
       writer->WritesDone();
       seen->status = writer->Finish();
@@ -290,6 +296,7 @@ void ClientStream(const std::shared_ptr<grpc::Channel>& channel, Api api,
         if (!alive) break;
         writer->Write(r, &tag);
         alive = Next(&cq, &tag);
+        if (!alive) ++seen->failed_writes;
       }
       if (alive) {
         writer->WritesDone(&tag);
@@ -320,7 +327,11 @@ class Converse final : public grpc::ClientBidiReactor<test::EchoRequest, test::E
     StartCall();
   }
   void OnWriteDone(bool ok) override {
-    if (ok) WriteNext();
+    if (!ok) {
+      ++seen_->failed_writes;
+      return;
+    }
+    WriteNext();
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;
@@ -347,8 +358,8 @@ class Converse final : public grpc::ClientBidiReactor<test::EchoRequest, test::E
   test::EchoReply reply_;
 };
 
-void Bidi(const std::shared_ptr<grpc::Channel>& channel, Api api,
-          const CallPlan& plan, grpc::ClientContext* ctx, Seen* seen) {
+void Bidi(const std::shared_ptr<grpc::Channel>& channel, Api api, const CallPlan& plan,
+          grpc::ClientContext* ctx, Seen* seen) {
   auto stub = test::Echo::NewStub(channel);
   std::vector<test::EchoRequest> requests;
   for (int i = 0; i < plan.messages; ++i) requests.push_back(Request(plan, i));
@@ -356,7 +367,10 @@ void Bidi(const std::shared_ptr<grpc::Channel>& channel, Api api,
     case Api::kSync: {
       auto stream = stub->Chat(ctx);
       for (const auto& r : requests) {
-        if (!stream->Write(r)) break;
+        if (!stream->Write(r)) {
+          ++seen->failed_writes;
+          break;
+        }
         test::EchoReply reply;
         if (!stream->Read(&reply)) break;
         seen->replies.push_back(reply);
@@ -385,7 +399,10 @@ void Bidi(const std::shared_ptr<grpc::Channel>& channel, Api api,
         if (!alive) break;
         stream->Write(r, &tag);
         alive = Next(&cq, &tag);
-        if (!alive) break;
+        if (!alive) {
+          ++seen->failed_writes;
+          break;
+        }
         test::EchoReply reply;
         stream->Read(&reply, &tag);
         alive = Next(&cq, &tag);
@@ -425,18 +442,36 @@ std::string Seen::Trailing(const std::string& key) const {
 std::string CaseName(const CallCase& c) {
   const char* shape = "";
   switch (c.shape) {
-    case Shape::kUnary: shape = "Unary"; break;
-    case Shape::kServerStream: shape = "ServerStream"; break;
-    case Shape::kClientStream: shape = "ClientStream"; break;
-    case Shape::kBidi: shape = "Bidi"; break;
+    case Shape::kUnary:
+      shape = "Unary";
+      break;
+    case Shape::kServerStream:
+      shape = "ServerStream";
+      break;
+    case Shape::kClientStream:
+      shape = "ClientStream";
+      break;
+    case Shape::kBidi:
+      shape = "Bidi";
+      break;
   }
   const char* api = "";
   switch (c.api) {
-    case Api::kSync: api = "Sync"; break;
-    case Api::kCallback: api = "Callback"; break;
-    case Api::kAsync: api = "Async"; break;
-    case Api::kAsyncHeadersFirst: api = "AsyncHeadersFirst"; break;
-    case Api::kGeneric: api = "Generic"; break;
+    case Api::kSync:
+      api = "Sync";
+      break;
+    case Api::kCallback:
+      api = "Callback";
+      break;
+    case Api::kAsync:
+      api = "Async";
+      break;
+    case Api::kAsyncHeadersFirst:
+      api = "AsyncHeadersFirst";
+      break;
+    case Api::kGeneric:
+      api = "Generic";
+      break;
   }
   return absl::StrCat(shape, api);
 }
@@ -458,10 +493,18 @@ Seen RunCall(const std::shared_ptr<grpc::Channel>& channel, const CallCase& c,
   grpc::ClientContext ctx;
   if (plan.prepare) plan.prepare(&ctx);
   switch (c.shape) {
-    case Shape::kUnary: Unary(channel, c.api, plan, &ctx, &seen); break;
-    case Shape::kServerStream: ServerStream(channel, c.api, plan, &ctx, &seen); break;
-    case Shape::kClientStream: ClientStream(channel, c.api, plan, &ctx, &seen); break;
-    case Shape::kBidi: Bidi(channel, c.api, plan, &ctx, &seen); break;
+    case Shape::kUnary:
+      Unary(channel, c.api, plan, &ctx, &seen);
+      break;
+    case Shape::kServerStream:
+      ServerStream(channel, c.api, plan, &ctx, &seen);
+      break;
+    case Shape::kClientStream:
+      ClientStream(channel, c.api, plan, &ctx, &seen);
+      break;
+    case Shape::kBidi:
+      Bidi(channel, c.api, plan, &ctx, &seen);
+      break;
   }
   CopyMetadata(ctx, &seen);
   return seen;

@@ -43,6 +43,8 @@ struct Seen {
   std::vector<test::EchoReply> replies;
   std::multimap<std::string, std::string> initial_metadata;
   std::multimap<std::string, std::string> trailing_metadata;
+  // Writes whose completion said the stream was gone (ok == false).
+  int failed_writes = 0;
 
   std::string Initial(const std::string& key) const;
   std::string Trailing(const std::string& key) const;
