@@ -24,8 +24,8 @@
 //    `replay_buffer_bytes`; a compressed call (per call, or the channel's
 //    default), because gRPC 1.51's retry compresses its kept copy of the
 //    message in place and would send it compressed twice (grpc/grpc#37742);
-//    a client-streaming or bidi call, because gRPC 1.51's retry can lose its
-//    half-close;
+//    a client-streaming or bidi call, because gRPC 1.51's retry can send it
+//    again with requests missing, or without its half-close (docs/limits.md);
 //  * limit: a compressed, client-streaming or bidi call to a method whose
 //    retryPolicy also retries codes other than UNAUTHENTICATED (the
 //    application's own) is never sent again, for any code: its second

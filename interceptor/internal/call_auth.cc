@@ -94,8 +94,8 @@ void CallAuth::OnSendInitialMetadata(InterceptorBatchMethods* m) {
         "it sends again (grpc/grpc#37742)";
   } else if (info_->type() != Type::UNARY && info_->type() != Type::SERVER_STREAMING) {
     not_replayable_ =
-        "this is a client-streaming or bidi call, which gRPC 1.51 can leave "
-        "waiting for its half-close when it sends it again";
+        "this is a client-streaming or bidi call, which gRPC 1.51 can send "
+        "again with requests missing";
   }
   if (!metadata->empty() && metadata->count(kAuthorization) > 0) {
     mode_ = Mode::kOwn;  // the application's own credential, untouched

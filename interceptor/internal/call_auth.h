@@ -22,9 +22,10 @@
 // with their own per-call CallCredentials are refused (gRPC cannot combine
 // them with these). Compressed calls and client-streaming and bidi calls
 // are never sent a second time, whatever the retry policy: gRPC 1.51's retry
-// corrupts a compressed message (grpc/grpc#37742) and can leave a replayed
-// stream without its half-close, waiting until its deadline. Such an attempt
-// is stopped before it goes out.
+// corrupts a compressed message (grpc/grpc#37742), and it can send a stream
+// again with requests missing or without its half-close (it fails an
+// application's write on the rejected attempt, then retries; the probe in
+// docs/limits.md). Such an attempt is stopped before it goes out.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_AUTH_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_CALL_AUTH_H_
@@ -123,9 +124,9 @@ class CallAuth final : public grpc::experimental::Interceptor {
   Mode mode_ = Mode::kUnset;
   // Why gRPC must not send this call again, if it must not (null: it may):
   // gRPC 1.51 corrupts a compressed message its retry sends again
-  // (grpc/grpc#37742), and can leave a replayed client-streaming or bidi
-  // call waiting for ever for its half-close. Such attempts are stopped
-  // before they go out.
+  // (grpc/grpc#37742), and can send a client-streaming or bidi call again
+  // with requests missing or without its half-close. Such attempts are
+  // stopped before they go out.
   const char* not_replayable_ = nullptr;
   absl::Time deadline_ = absl::InfiniteFuture();
   grpc::Status refusal_;

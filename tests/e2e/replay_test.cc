@@ -54,8 +54,9 @@ int ExpectedReplies(const CallCase& c, const CallPlan& plan) {
   return 0;
 }
 
-// gRPC 1.51 can leave a replayed client-streaming or bidi call waiting for
-// its half-close (see core_limits_test), so authrefresh replays unary calls
+// gRPC 1.51 can send a client-streaming or bidi call again with requests
+// missing or without its half-close (docs/limits.md, measured by
+// tests/experiments/grpc_retry_probe), so authrefresh replays unary calls
 // and server streams only.
 bool Replayable(const CallCase& c) {
   return (c.shape == Shape::kUnary || c.shape == Shape::kServerStream) &&
