@@ -5,10 +5,12 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -264,6 +266,81 @@ TEST(DpopTargetUri, DropsQueryAndFragmentAndLowercasesSchemeAndHost) {
     absl::StatusOr<std::string> u = DpopTargetUri(bad);
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST_F(DpopTest, ACallsTargetIsGrpcsServiceUrlAndMethod) {
+  // service_url as a credentials plugin gets it (auth_context_probe).
+  absl::StatusOr<std::string> htu =
+      DpopCallUri("https://127.0.0.1:36575/authrefresh.test.Echo", "Say");
+  ASSERT_TRUE(htu.ok()) << htu.status();
+  EXPECT_EQ(*htu, "https://127.0.0.1:36575/authrefresh.test.Echo/Say");
+  auto key = DpopKey::Generate(JwsAlgorithm::kES256);
+  ASSERT_TRUE(key.ok());
+  const std::string token = "at-call";
+  Struct answer = Check(*(*key)->Proof({"POST", *htu, absl::Now(), "", token}),
+                        Expect("https://127.0.0.1:36575/authrefresh.test.Echo/Say", "", token));
+  EXPECT_TRUE(Ok(answer)) << Field(answer, "error");
+  EXPECT_EQ(*DpopCallUri("https://API.example.com/pkg.Svc", "Get"),
+            "https://api.example.com/pkg.Svc/Get");
+  EXPECT_FALSE(DpopCallUri("https://api.example.com/pkg.Svc", "").ok());
+  EXPECT_FALSE(DpopCallUri("https://api.example.com/pkg.Svc", "a/b").ok());
+  EXPECT_FALSE(DpopCallUri("dns:///api.example.com/pkg.Svc", "Get").ok());
+}
+
+TEST(DpopNonce, OnlyRfc9449sSyntaxIsANonce) {
+  EXPECT_TRUE(IsValidDpopNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
+  EXPECT_TRUE(IsValidDpopNonce("!#[]~"));
+  EXPECT_TRUE(IsValidDpopNonce(std::string(kMaxDpopNonceBytes, 'n')));
+  for (const std::string bad : {std::string(), std::string("a b"), std::string("a\"b"),
+                                std::string("a\\b"), std::string("caf\xc3\xa9"),
+                                std::string("a\nb"), std::string(kMaxDpopNonceBytes + 1, 'n')}) {
+    EXPECT_FALSE(IsValidDpopNonce(bad)) << bad.size();
+  }
+}
+
+TEST(DpopNonce, TheCacheKeepsTheLatestNoncePerOriginAndSaysWhenItChanged) {
+  DpopNonceCache cache;
+  const std::string as = "https://as.example.com";
+  const std::string rs = "https://rs.example.com:8443";
+  EXPECT_EQ(cache.Get(as), "");
+  EXPECT_TRUE(cache.Update(as, "n1"));
+  EXPECT_FALSE(cache.Update(as, "n1"));  // the same nonce again: nothing new
+  EXPECT_EQ(cache.Get(as), "n1");
+  EXPECT_EQ(cache.Get(rs), "");
+  EXPECT_TRUE(cache.Update(rs, "r1"));
+  EXPECT_TRUE(cache.Update(as, "n2"));
+  EXPECT_FALSE(cache.Update(as, "bad nonce"));  // ignored, the old one kept
+  EXPECT_FALSE(cache.Update(as, ""));
+  EXPECT_EQ(cache.Get(as), "n2");
+  EXPECT_EQ(cache.Get(rs), "r1");
+}
+
+TEST(DpopNonce, TheCacheIsBoundedAndKeepsTheNewestOrigin) {
+  DpopNonceCache cache;
+  int kept = 0;
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_TRUE(cache.Update(absl::StrCat("https://h", i), absl::StrCat("n", i)));
+    EXPECT_EQ(cache.Get(absl::StrCat("https://h", i)), absl::StrCat("n", i));
+  }
+  for (int i = 0; i < 200; ++i) kept += cache.Get(absl::StrCat("https://h", i)).empty() ? 0 : 1;
+  EXPECT_EQ(kept, static_cast<int>(DpopNonceCache::kMaxOrigins));
+}
+
+TEST(DpopNonce, ConcurrentReadersSeeOnlyNoncesThatWereWritten) {
+  DpopNonceCache cache;
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        cache.Update("https://rs", absl::StrCat("n", t, "-", i));
+        const std::string seen = cache.Get("https://rs");
+        if (seen.empty() || seen[0] != 'n') bad.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 }  // namespace

@@ -86,5 +86,44 @@ absl::StatusOr<std::string> DpopTargetUri(absl::string_view url) {
   return absl::StrCat(scheme, "://", absl::AsciiStrToLower(authority), path);
 }
 
+absl::StatusOr<std::string> DpopCallUri(absl::string_view service_url,
+                                        absl::string_view method_name) {
+  if (method_name.empty() || absl::StrContains(method_name, "/")) {
+    return absl::InvalidArgumentError("a gRPC method name is one path segment");
+  }
+  absl::StatusOr<std::string> service = DpopTargetUri(service_url);
+  if (!service.ok()) return service.status();
+  if (service->back() != '/') service->push_back('/');
+  return absl::StrCat(*service, method_name);
+}
+
+bool IsValidDpopNonce(absl::string_view nonce) {
+  if (nonce.empty() || nonce.size() > kMaxDpopNonceBytes) return false;
+  for (char c : nonce) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+std::string DpopNonceCache::Get(absl::string_view origin) const {
+  MutexLock lock(&mu_);
+  auto it = nonces_.find(origin);
+  return it == nonces_.end() ? std::string() : it->second;
+}
+
+bool DpopNonceCache::Update(absl::string_view origin, absl::string_view nonce) {
+  if (!IsValidDpopNonce(nonce)) return false;
+  MutexLock lock(&mu_);
+  auto it = nonces_.find(origin);
+  if (it != nonces_.end()) {
+    if (it->second == nonce) return false;
+    it->second = std::string(nonce);
+    return true;
+  }
+  if (nonces_.size() >= kMaxOrigins) nonces_.erase(nonces_.begin());
+  nonces_.emplace(std::string(origin), std::string(nonce));
+  return true;
+}
+
 }  // namespace internal
 }  // namespace authrefresh
