@@ -63,6 +63,19 @@
 //                          JWT from the "cluster" (iss https://kubernetes.test,
 //                          ES256, a key made at start); ttl_s < 0 mints an
 //                          expired one;
+//   POST /test/dpop        {mode: "off" | "accept" | "require", require_nonce?,
+//                          rotate_nonce?} -> {}: DPoP (RFC 9449) at /token.
+//                          "accept": a request with a DPoP header must carry
+//                          a valid proof (dpop_verify.js: htm POST, htu this
+//                          endpoint) and gets token_type "DPoP", the token
+//                          bound to the proof's key; "require": a request
+//                          without one is refused (400 invalid_dpop_proof).
+//                          require_nonce: a proof must carry the server's
+//                          current nonce, else 400 use_dpop_nonce with a
+//                          DPoP-Nonce header, which every /token answer then
+//                          carries; rotate_nonce: a new nonce now;
+//   POST /test/token-binding {access_token} -> {jkt}: the thumbprint of the
+//                          key the token is bound to, "" for a Bearer token;
 //   GET  /test/stats       counters, see `stats` below.
 'use strict';
 
@@ -71,6 +84,7 @@ const https = require('https');
 const fs = require('fs');
 const crypto = require('crypto');
 const jose = require('jose');
+const { createDpopVerifier } = require('./dpop_verify');
 const OAuth2Server = require('@node-oauth/oauth2-server');
 const { Request, Response, InvalidGrantError, InvalidRequestError } = OAuth2Server;
 const AbstractGrantType = require('@node-oauth/oauth2-server/lib/grant-types/abstract-grant-type');
@@ -118,8 +132,15 @@ const seenJtis = new Map();       // "client:<id>" / "issuer:<iss>" -> Set of jt
 const accessTokens = new Map();   // token -> record
 const refreshTokens = new Map();  // token -> record (live only)
 const rotatedOut = new Set();     // refresh tokens replaced by rotation
+// DPoP at the token endpoint (/test/dpop).
+const dpop = { mode: 'off', requireNonce: false, nonce: crypto.randomBytes(16).toString('base64url') };
+const verifyDpop = createDpopVerifier();
+const dpopBound = new Map();  // access token -> jkt of its key
 const stats = {
   token_requests: 0,
+  dpop_proofs_ok: 0,         // token requests with a valid DPoP proof
+  dpop_nonce_challenges: 0,  // 400 use_dpop_nonce answers
+  dpop_refused: 0,           // 400 invalid_dpop_proof answers
   refresh_grants_ok: 0,      // refresh_token grants only
   refresh_grants_failed: 0,
   reused_refresh_tokens: 0,  // a rotated-out refresh token presented again
@@ -529,6 +550,27 @@ async function handleToken(req, res, raw) {
     stats.grants_waiting--;
   }
   const echo = echoErrors ? ` (received: ${[...params.values()].join(' ')})` : '';
+  const nonceHeader = dpop.mode !== 'off' && dpop.requireNonce ? { 'dpop-nonce': dpop.nonce } : {};
+  let jkt = null;
+  const proof = req.headers.dpop;
+  if (dpop.mode !== 'off' && (proof !== undefined || dpop.mode === 'require')) {
+    const refuse = (error, description) => {
+      if (error === 'use_dpop_nonce') stats.dpop_nonce_challenges++; else stats.dpop_refused++;
+      count(grantType, false);
+      return send(res, 400, { error, error_description: description }, nonceHeader);
+    };
+    if (proof === undefined) return refuse('invalid_dpop_proof', 'a DPoP proof is required');
+    const checked = await verifyDpop({
+      proof, htm: 'POST', htu: tokenEndpoint, nonce: dpop.requireNonce ? dpop.nonce : undefined,
+    });
+    if (!checked.ok) {
+      return checked.error === 'nonce does not match'
+        ? refuse('use_dpop_nonce', 'use the DPoP-Nonce header\'s nonce')
+        : refuse('invalid_dpop_proof', checked.error);
+    }
+    stats.dpop_proofs_ok++;
+    jkt = checked.jkt;
+  }
   try {
     body = await authenticateClient(req, body);
   } catch (e) {
@@ -541,6 +583,10 @@ async function handleToken(req, res, raw) {
   try {
     await oauth.token(request, response);
     if (grantType === TOKEN_EXCHANGE) response.body.issued_token_type = ACCESS_TOKEN_TYPE;
+    if (jkt !== null) {
+      response.body.token_type = 'DPoP';
+      dpopBound.set(response.body.access_token, jkt);
+    }
     count(grantType, true);
   } catch (e) {
     count(grantType, false);
@@ -548,7 +594,7 @@ async function handleToken(req, res, raw) {
       response.body.error_description = (response.body.error_description || '') + echo;
     }
   }
-  send(res, response.status || 200, response.body, response.headers);
+  send(res, response.status || 200, response.body, { ...response.headers, ...nonceHeader });
 }
 
 async function handleIntrospect(req, res) {
@@ -603,6 +649,18 @@ async function route(req, res) {
   const url = new URL(req.url, 'http://127.0.0.1');
   if (req.method === 'POST' && url.pathname === '/token') return handleToken(req, res, raw);
   if (req.method === 'POST' && url.pathname === '/introspect') return handleIntrospect(req, res);
+  if (req.method === 'POST' && url.pathname === '/test/dpop') {
+    const r = JSON.parse(raw || '{}');
+    if (!['off', 'accept', 'require'].includes(r.mode)) return send(res, 400, { error: 'bad mode' });
+    dpop.mode = r.mode;
+    dpop.requireNonce = !!r.require_nonce;
+    if (r.rotate_nonce) dpop.nonce = crypto.randomBytes(16).toString('base64url');
+    return send(res, 200, {});
+  }
+  if (req.method === 'POST' && url.pathname === '/test/token-binding') {
+    const { access_token: token } = JSON.parse(raw || '{}');
+    return send(res, 200, { jkt: dpopBound.get(token) || '' });
+  }
   if (req.method === 'POST' && url.pathname === '/test/seed') {
     const { client_id: clientId, scope } = JSON.parse(raw || '{}');
     const client = clients[clientId];

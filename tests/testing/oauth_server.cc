@@ -10,6 +10,7 @@
 #include <fstream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
@@ -28,6 +29,17 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
+size_t AppendHeader(char* data, size_t size, size_t n, void* out) {
+  const absl::string_view line(data, size * n);
+  const size_t colon = line.find(':');
+  if (colon != absl::string_view::npos) {
+    (*static_cast<std::map<std::string, std::string>*>(
+        out))[absl::AsciiStrToLower(line.substr(0, colon))] =
+        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  }
+  return size * n;
+}
+
 google::protobuf::Struct ParseJson(const std::string& json) {
   google::protobuf::Struct s;
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &s).ok())
@@ -41,8 +53,7 @@ std::unique_ptr<OAuthServer> OAuthServer::Start(Options options) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::unique_ptr<OAuthServer> server(new OAuthServer());
   server->options_ = options;
-  std::vector<std::string> args = {
-      absl::StrCat("--access-ttl=", options.access_ttl_seconds)};
+  std::vector<std::string> args = {absl::StrCat("--access-ttl=", options.access_ttl_seconds)};
   if (options.tls) {
     const char* tmp = getenv("TEST_TMPDIR");
     std::string templ = absl::StrCat(tmp ? tmp : "/tmp", "/oauth-certs-XXXXXX");
@@ -62,15 +73,14 @@ std::unique_ptr<OAuthServer> OAuthServer::Start(Options options) {
   }
   server->process_ = NodeProcess::Start("tests/oauth_server/server.js", std::move(args));
   if (server->process_ == nullptr) return nullptr;
-  if (!Exists(server->process_->dir() +
-              "/node_modules/@node-oauth/oauth2-server/package.json")) {
+  if (!Exists(server->process_->dir() + "/node_modules/@node-oauth/oauth2-server/package.json")) {
     ADD_FAILURE() << server->process_->dir()
                   << "/node_modules is missing @node-oauth/oauth2-server: "
                   << "run `bash bazel/setup.sh` (it runs `npm ci` there)";
     return nullptr;
   }
-  server->base_url_ = absl::StrCat(options.tls ? "https" : "http",
-                                   "://127.0.0.1:", server->process_->port());
+  server->base_url_ =
+      absl::StrCat(options.tls ? "https" : "http", "://127.0.0.1:", server->process_->port());
   return server;
 }
 
@@ -84,9 +94,9 @@ OAuthServer::~OAuthServer() {
   }
 }
 
-HttpReply OAuthServer::Exchange(bool post, const std::string& path,
-                                const std::string& body, const std::string& content_type,
-                                const std::string& authorization) {
+HttpReply OAuthServer::Exchange(bool post, const std::string& path, const std::string& body,
+                                const std::string& content_type, const std::string& authorization,
+                                const std::vector<std::string>& extra_headers) {
   HttpReply reply;
   // One handle per thread, reset for each exchange but keeping its
   // connections: a resource server's introspections reuse one TLS session
@@ -103,6 +113,7 @@ HttpReply OAuthServer::Exchange(bool post, const std::string& path,
   if (!authorization.empty()) {
     headers = curl_slist_append(headers, ("Authorization: " + authorization).c_str());
   }
+  for (const std::string& h : extra_headers) headers = curl_slist_append(headers, h.c_str());
   const std::string url = base_url_ + path;
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -117,6 +128,8 @@ HttpReply OAuthServer::Exchange(bool post, const std::string& path,
   }
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &AppendHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &reply.headers);
   curl_blob ca{const_cast<char*>(kTestCaPem), strlen(kTestCaPem), CURL_BLOB_COPY};
   if (options_.tls) curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
   const CURLcode rc = curl_easy_perform(e);
@@ -127,9 +140,28 @@ HttpReply OAuthServer::Exchange(bool post, const std::string& path,
 }
 
 HttpReply OAuthServer::Post(const std::string& path, const std::string& body,
-                            const std::string& content_type,
-                            const std::string& authorization) {
-  return Exchange(true, path, body, content_type, authorization);
+                            const std::string& content_type, const std::string& authorization,
+                            const std::vector<std::string>& headers) {
+  return Exchange(true, path, body, content_type, authorization, headers);
+}
+
+void OAuthServer::SetDpop(const std::string& mode, bool require_nonce, bool rotate_nonce) {
+  const HttpReply r = Post(
+      "/test/dpop",
+      absl::StrCat("{\"mode\":\"", mode, "\",\"require_nonce\":", require_nonce ? "true" : "false",
+                   ",\"rotate_nonce\":", rotate_nonce ? "true" : "false", "}"),
+      "application/json");
+  EXPECT_EQ(r.status, 200) << "/test/dpop " << mode;
+}
+
+std::string OAuthServer::TokenBinding(const std::string& access_token) {
+  google::protobuf::Struct request;
+  (*request.mutable_fields())["access_token"].set_string_value(access_token);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(request, &json).ok());
+  const HttpReply r = Post("/test/token-binding", json, "application/json");
+  google::protobuf::Struct answer = ParseJson(r.body);
+  return answer.fields().contains("jkt") ? answer.fields().at("jkt").string_value() : "";
 }
 
 HttpReply OAuthServer::Get(const std::string& path) {
@@ -141,8 +173,7 @@ google::protobuf::Struct OAuthServer::Stats() { return ParseJson(Get("/test/stat
 int OAuthServer::Stat(const std::string& name) {
   google::protobuf::Struct s = Stats();
   EXPECT_TRUE(s.fields().contains(name)) << name;
-  return s.fields().contains(name) ? static_cast<int>(s.fields().at(name).number_value())
-                                   : -1;
+  return s.fields().contains(name) ? static_cast<int>(s.fields().at(name).number_value()) : -1;
 }
 
 std::string OAuthServer::StatString(const std::string& name) {
@@ -153,15 +184,13 @@ std::string OAuthServer::StatString(const std::string& name) {
 int OAuthServer::GrantsOk(const std::string& grant_type) {
   const google::protobuf::Struct s = Stats();
   const auto& counts = s.fields().at("grants_ok").struct_value().fields();
-  return counts.contains(grant_type) ? static_cast<int>(counts.at(grant_type).number_value())
-                                     : 0;
+  return counts.contains(grant_type) ? static_cast<int>(counts.at(grant_type).number_value()) : 0;
 }
 
 int OAuthServer::GrantsFailed(const std::string& grant_type) {
   const google::protobuf::Struct s = Stats();
   const auto& counts = s.fields().at("grants_failed").struct_value().fields();
-  return counts.contains(grant_type) ? static_cast<int>(counts.at(grant_type).number_value())
-                                     : 0;
+  return counts.contains(grant_type) ? static_cast<int>(counts.at(grant_type).number_value()) : 0;
 }
 
 void OAuthServer::PostJson(const std::string& path, const google::protobuf::Struct& body) {
@@ -201,8 +230,7 @@ void OAuthServer::RegisterIssuer(const std::string& issuer, const std::string& p
   PostJson("/test/register-issuer", body);
 }
 
-OAuthServer::SubjectToken OAuthServer::MintSubjectToken(const std::string& subject,
-                                                        int ttl_seconds,
+OAuthServer::SubjectToken OAuthServer::MintSubjectToken(const std::string& subject, int ttl_seconds,
                                                         const std::string& audience) {
   google::protobuf::Struct body;
   auto& f = *body.mutable_fields();
@@ -214,8 +242,7 @@ OAuthServer::SubjectToken OAuthServer::MintSubjectToken(const std::string& subje
   HttpReply r = Post("/test/mint-subject-token", json, "application/json");
   EXPECT_EQ(r.status, 200);
   google::protobuf::Struct s = ParseJson(r.body);
-  return SubjectToken{s.fields().at("token").string_value(),
-                      s.fields().at("jti").string_value()};
+  return SubjectToken{s.fields().at("token").string_value(), s.fields().at("jti").string_value()};
 }
 
 void OAuthServer::HoldGrants() {
@@ -227,17 +254,14 @@ void OAuthServer::ReleaseGrants() {
 }
 
 void OAuthServer::EchoErrors(bool on) {
-  EXPECT_EQ(Post("/test/echo-errors", on ? R"({"on":true})" : R"({"on":false})",
-                 "application/json")
+  EXPECT_EQ(Post("/test/echo-errors", on ? R"({"on":true})" : R"({"on":false})", "application/json")
                 .status,
             200);
 }
 
-OAuthServer::Session OAuthServer::Seed(const std::string& client_id,
-                                       const std::string& scope) {
+OAuthServer::Session OAuthServer::Seed(const std::string& client_id, const std::string& scope) {
   HttpReply r = Post("/test/seed",
-                     absl::StrCat(R"({"client_id":")", client_id, R"(","scope":")", scope,
-                                  R"("})"),
+                     absl::StrCat(R"({"client_id":")", client_id, R"(","scope":")", scope, R"("})"),
                      "application/json");
   EXPECT_EQ(r.status, 200);
   google::protobuf::Struct s = ParseJson(r.body);
@@ -253,8 +277,8 @@ void OAuthServer::RevokeSessions() {
   EXPECT_EQ(Post("/test/revoke-sessions", "{}", "application/json").status, 200);
 }
 
-void OAuthServer::Script(int status, const std::string& headers_json,
-                         const std::string* body, int delay_ms, int count) {
+void OAuthServer::Script(int status, const std::string& headers_json, const std::string* body,
+                         int delay_ms, int count) {
   std::string body_json = "null";
   if (body != nullptr) {
     google::protobuf::Value v;
@@ -265,9 +289,8 @@ void OAuthServer::Script(int status, const std::string& headers_json,
   }
   EXPECT_EQ(Post("/test/script",
                  absl::StrCat(R"({"status":)", status, R"(,"headers":)",
-                              headers_json.empty() ? "{}" : headers_json,
-                              R"(,"body":)", body_json, R"(,"delay_ms":)", delay_ms,
-                              R"(,"count":)", count, "}"),
+                              headers_json.empty() ? "{}" : headers_json, R"(,"body":)", body_json,
+                              R"(,"delay_ms":)", delay_ms, R"(,"count":)", count, "}"),
                  "application/json")
                 .status,
             200);
@@ -288,8 +311,7 @@ int IntrospectingEcho::rejected() {
   return rejected_;
 }
 
-grpc::Status IntrospectingEcho::Say(grpc::ServerContext* context,
-                                    const test::EchoRequest* request,
+grpc::Status IntrospectingEcho::Say(grpc::ServerContext* context, const test::EchoRequest* request,
                                     test::EchoReply* reply) {
   {
     absl::MutexLock lock(&mu_);
@@ -298,8 +320,9 @@ grpc::Status IntrospectingEcho::Say(grpc::ServerContext* context,
     mu_.Await(absl::Condition(&all_arrived));
   }
   auto it = context->client_metadata().find("authorization");
-  const std::string authorization =
-      it == context->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+  const std::string authorization = it == context->client_metadata().end()
+                                        ? ""
+                                        : std::string(it->second.data(), it->second.size());
   if (oauth_->Post("/introspect", "", "application/json", authorization).status != 200) {
     absl::MutexLock lock(&mu_);
     ++rejected_;

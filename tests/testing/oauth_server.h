@@ -7,15 +7,16 @@
 #ifndef AUTHREFRESH_TESTS_TESTING_OAUTH_SERVER_H_
 #define AUTHREFRESH_TESTS_TESTING_OAUTH_SERVER_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/struct.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/protos/echo.grpc.pb.h"
-#include "google/protobuf/struct.pb.h"
 #include "tests/testing/node_process.h"
 
 namespace authrefresh {
@@ -25,6 +26,8 @@ namespace testing {
 struct HttpReply {
   long status = 0;
   std::string body;
+  // Response headers, names lowercased, values without surrounding space.
+  std::map<std::string, std::string> headers;
 };
 
 class OAuthServer {
@@ -107,15 +110,21 @@ class OAuthServer {
   void EchoErrors(bool on);
 
   // Raw access for tests: POST application/x-www-form-urlencoded or JSON.
-  HttpReply Post(const std::string& path, const std::string& body,
-                 const std::string& content_type,
-                 const std::string& authorization = "");
+  HttpReply Post(const std::string& path, const std::string& body, const std::string& content_type,
+                 const std::string& authorization = "",
+                 const std::vector<std::string>& headers = {});
   HttpReply Get(const std::string& path);
+  // POST /test/dpop: DPoP at /token ("off", "accept", "require"), its nonce.
+  void SetDpop(const std::string& mode, bool require_nonce, bool rotate_nonce = false);
+  // The RFC 7638 thumbprint of the key `access_token` is bound to; "" for a
+  // Bearer token.
+  std::string TokenBinding(const std::string& access_token);
 
  private:
   OAuthServer() = default;
   HttpReply Exchange(bool post, const std::string& path, const std::string& body,
-                     const std::string& content_type, const std::string& authorization);
+                     const std::string& content_type, const std::string& authorization,
+                     const std::vector<std::string>& headers = {});
   void PostJson(const std::string& path, const google::protobuf::Struct& body);
 
   Options options_;
