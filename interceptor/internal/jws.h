@@ -3,9 +3,10 @@
 // Signed JWTs (RFC 7519) in JWS compact serialization (RFC 7515): RS256,
 // ES256 and PS256 (RFC 7518 section 3) and EdDSA with Ed25519 (RFC 8037),
 // for client assertions (RFC 7523 section 2.2), the JWT-bearer grant
-// (section 2.1) and DPoP proofs (RFC 9449). All cryptography is OpenSSL 3's:
-// key parsing and generation, SHA-256, the signatures, random numbers and
-// certificate thumbprints. Nothing here ever puts key material in a status.
+// (section 2.1) and DPoP proofs (RFC 9449), and the encodings they share
+// (base64url, jti, SHA-256, JSON objects). The keys are jws_key.h's. All
+// cryptography is OpenSSL 3's. Nothing here ever puts key material in a
+// status.
 
 #ifndef AUTHREFRESH_INTERCEPTOR_INTERNAL_JWS_H_
 #define AUTHREFRESH_INTERCEPTOR_INTERNAL_JWS_H_
@@ -17,56 +18,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "interceptor/internal/jws_key.h"
 
 namespace authrefresh {
 namespace internal {
-
-enum class JwsAlgorithm { kRS256, kES256, kPS256, kEdDSA };
-
-// "RS256", "ES256", "PS256", "EdDSA": the JWS "alg" value.
-const char* JwsAlgorithmName(JwsAlgorithm algorithm);
-
-// A private key checked against the JWS algorithm it signs with: RSA of at
-// least 2048 bits for RS256 and PS256, EC P-256 for ES256, Ed25519 for
-// EdDSA. Immutable and thread-safe.
-class JwsPrivateKey {
- public:
-  // Parses an unencrypted PEM private key ("PRIVATE KEY", "RSA PRIVATE KEY"
-  // or "EC PRIVATE KEY"). INVALID_ARGUMENT starting with `what` and naming
-  // the problem (not PEM, encrypted, unparsable, the wrong type or size for
-  // `algorithm`), never the key.
-  static absl::StatusOr<std::unique_ptr<const JwsPrivateKey>> FromPem(absl::string_view pem,
-                                                                      JwsAlgorithm algorithm,
-                                                                      absl::string_view what);
-  // A new key from OpenSSL's generator (RSA keys have 2048 bits). INTERNAL
-  // if OpenSSL fails.
-  static absl::StatusOr<std::unique_ptr<const JwsPrivateKey>> Generate(JwsAlgorithm algorithm);
-  ~JwsPrivateKey();
-  JwsPrivateKey(const JwsPrivateKey&) = delete;
-  JwsPrivateKey& operator=(const JwsPrivateKey&) = delete;
-
-  JwsAlgorithm algorithm() const { return algorithm_; }
-  // The JWS signature of `signing_input` (RFC 7515 section 5.1), raw bytes:
-  // r || s for ES256 (RFC 7518 section 3.4), PSS with a 32-byte salt for
-  // PS256.
-  absl::StatusOr<std::string> Sign(absl::string_view signing_input) const;
-  // The public key as a JWK with exactly the members RFC 7638 section 3.2
-  // requires, in its order and without whitespace, so that it is both the
-  // "jwk" header and the input of the key's thumbprint: {"crv","kty","x","y"}
-  // (EC), {"crv","kty","x"} (Ed25519), {"e","kty","n"} (RSA).
-  const std::string& public_jwk() const { return public_jwk_; }
-
- private:
-  friend class JwtSigner;  // checks a certificate against the key
-  struct Key;
-  JwsPrivateKey(std::unique_ptr<Key> key, JwsAlgorithm algorithm);
-  static absl::StatusOr<std::unique_ptr<const JwsPrivateKey>> Finish(std::unique_ptr<Key> key,
-                                                                     JwsAlgorithm algorithm,
-                                                                     absl::string_view what);
-  const std::unique_ptr<Key> key_;
-  const JwsAlgorithm algorithm_;
-  std::string public_jwk_;
-};
 
 // What a signing key is made of, already read from its files.
 struct JwsKeyMaterial {
@@ -98,12 +53,6 @@ class JwtSigner {
   const std::unique_ptr<const JwsPrivateKey> key_;
   const std::string encoded_header_;
 };
-
-// For a TLS client certificate: checks that both parse (an unencrypted PEM
-// private key of any type, a PEM X.509 certificate) and belong together.
-// INVALID_ARGUMENT starting with `what`, never quoting either.
-absl::Status CheckCertificateAndKey(absl::string_view certificate_pem,
-                                    absl::string_view private_key_pem, absl::string_view what);
 
 // base64url without padding (RFC 7515 section 2).
 std::string Base64Url(absl::string_view data);
