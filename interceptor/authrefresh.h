@@ -25,6 +25,7 @@
 #define AUTHREFRESH_INTERCEPTOR_AUTHREFRESH_H_
 
 #include "interceptor/clock.h"                 // IWYU pragma: export
+#include "interceptor/dpop.h"                  // IWYU pragma: export
 #include "interceptor/grpc_token_refresher.h"  // IWYU pragma: export
 #include "interceptor/interceptor.h"           // IWYU pragma: export
 #include "interceptor/token.h"                 // IWYU pragma: export

@@ -9,6 +9,7 @@
 
 #include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
+#include "interceptor/internal/dpop.h"
 #include "interceptor/internal/grant_worker.h"
 #include "interceptor/internal/http_options.h"
 #include "interceptor/internal/oauth_http.h"
@@ -30,12 +31,16 @@ struct Shared {
   Shared(Options o, internal::PreparedTokenRequest p)
       : options(std::move(o)),
         prepared(std::move(p)),
+        expected{options.dpop.key != nullptr ? options.dpop.key->thumbprint() : "",
+                 options.dpop.accept_bearer},
         multi(curl_multi_init()),
         queue("HttpTokenRefresher", [this] { curl_multi_wakeup(multi); }) {}
   ~Shared() { curl_multi_cleanup(multi); }
 
   const Options options;
   const internal::PreparedTokenRequest prepared;
+  const internal::ExpectedTokenType expected;  // Bearer, or DPoP bound to the key
+  internal::DpopNonceCache nonces;             // the token endpoint's DPoP-Nonce
   CURLM* const multi;  // used by the worker; woken by anyone
   internal::GrantQueue queue;
 };
@@ -52,6 +57,9 @@ struct Transfer {
   absl::Time sent_at;  // expires_in counts from here
   std::string form;
   std::vector<std::string> secrets;  // what the form carries, for scrubbing
+  std::string dpop_header;           // "DPoP: <proof>", with a DPoP key
+  std::string dpop_nonce;            // the nonce the proof carries
+  bool nonce_retry = false;          // the second request, after use_dpop_nonce
   std::string response;
   bool too_large = false;
   char error[CURL_ERROR_SIZE] = {0};
@@ -69,12 +77,24 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 
 // The request for `job`, ready for curl_multi_add_handle; or the error that
 // prevents it (an unreadable subject token file, a failed signature).
-absl::StatusOr<std::unique_ptr<Transfer>> StartTransfer(const Shared& shared, internal::GrantQueue::Job* job) {
+// `nonce_retry`: the request answers a use_dpop_nonce challenge.
+absl::StatusOr<std::unique_ptr<Transfer>> StartTransfer(Shared& shared,
+                                                        internal::GrantQueue::Job* job,
+                                                        bool nonce_retry) {
   const Options& o = shared.options;
   const absl::Time now = absl::Now();
   absl::StatusOr<internal::TokenRequestBody> body =
       internal::BuildTokenRequest(shared.prepared.spec, job->request, now);
   if (!body.ok()) return body.status();
+  std::string dpop_nonce;
+  std::string dpop_header;
+  if (o.dpop.key != nullptr) {
+    dpop_nonce = shared.nonces.Get(shared.prepared.dpop_origin);
+    absl::StatusOr<std::string> proof = o.dpop.key->Proof(
+        {.method = "POST", .uri = shared.prepared.dpop_htu, .issued_at = now, .nonce = dpop_nonce});
+    if (!proof.ok()) return proof.status();
+    dpop_header = absl::StrCat("DPoP: ", *proof);
+  }
   auto t = std::make_unique<Transfer>();
   t->easy = curl_easy_init();
   if (t->easy == nullptr) return absl::ResourceExhaustedError("curl_easy_init() failed");
@@ -83,6 +103,9 @@ absl::StatusOr<std::unique_ptr<Transfer>> StartTransfer(const Shared& shared, in
   t->sent_at = internal::RequestedAt(t->job.request);
   t->form = std::move(body->form);
   t->secrets = std::move(body->secrets);
+  t->dpop_header = std::move(dpop_header);
+  t->dpop_nonce = std::move(dpop_nonce);
+  t->nonce_retry = nonce_retry;
   CURL* e = t->easy;
   t->headers = curl_slist_append(t->headers,
                                  "Content-Type: application/x-www-form-urlencoded");
@@ -91,6 +114,7 @@ absl::StatusOr<std::unique_ptr<Transfer>> StartTransfer(const Shared& shared, in
   if (!shared.prepared.authorization.empty()) {
     t->headers = curl_slist_append(t->headers, shared.prepared.authorization.c_str());
   }
+  if (!t->dpop_header.empty()) t->headers = curl_slist_append(t->headers, t->dpop_header.c_str());
   curl_easy_setopt(e, CURLOPT_URL, o.token_endpoint.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, o.allow_insecure_http ? "http,https" : "https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -124,8 +148,12 @@ absl::StatusOr<std::unique_ptr<Transfer>> StartTransfer(const Shared& shared, in
   return t;
 }
 
-absl::StatusOr<Token> Finish(Transfer& t, CURLcode code,
-                                         absl::Duration timeout) {
+// What the exchange gave. `*retry` is set for a use_dpop_nonce challenge
+// that is worth answering: the first one of the grant, with a nonce the
+// request did not carry.
+absl::StatusOr<Token> Finish(Shared& shared, Transfer& t, CURLcode code, bool* retry) {
+  *retry = false;
+  const absl::Duration timeout = shared.options.timeout;
   const std::string detail = internal::CleanServerText(
       t.error[0] != '\0' ? t.error : curl_easy_strerror(code), t.secrets);
   switch (code) {
@@ -162,8 +190,37 @@ absl::StatusOr<Token> Finish(Transfer& t, CURLcode code,
       retry_after != nullptr) {
     answer.retry_after = retry_after->value;
   }
+  curl_header* nonce = nullptr;
+  if (shared.options.dpop.key != nullptr &&
+      curl_easy_header(t.easy, "DPoP-Nonce", 0, CURLH_HEADER, -1, &nonce) == CURLHE_OK &&
+      nonce != nullptr) {
+    answer.dpop_nonce = nonce->value;
+    shared.nonces.Update(shared.prepared.dpop_origin, *answer.dpop_nonce);
+  }
   answer.body = std::move(t.response);
-  return internal::InterpretTokenEndpointAnswer(answer, t.secrets, t.sent_at, absl::Now());
+  if (!t.nonce_retry && answer.dpop_nonce && *answer.dpop_nonce != t.dpop_nonce &&
+      internal::IsValidDpopNonce(*answer.dpop_nonce) && internal::IsDpopNonceChallenge(answer)) {
+    *retry = true;
+  }
+  return internal::InterpretTokenEndpointAnswer(answer, t.secrets, t.sent_at, absl::Now(),
+                                                shared.expected);
+}
+
+// Starts the exchange for `job`; or answers it with why it cannot start, and
+// returns null.
+std::unique_ptr<Transfer> Launch(Shared& shared, internal::GrantQueue::Job* job,
+                                 bool nonce_retry) {
+  absl::StatusOr<std::unique_ptr<Transfer>> t = StartTransfer(shared, job, nonce_retry);
+  if (!t.ok()) {
+    job->done(t.status());  // `job` was not moved from
+    return nullptr;
+  }
+  if (CURLMcode rc = curl_multi_add_handle(shared.multi, (*t)->easy); rc != CURLM_OK) {
+    (*t)->job.done(absl::ResourceExhaustedError(
+        absl::StrCat("curl_multi_add_handle failed: ", curl_multi_strerror(rc))));
+    return nullptr;
+  }
+  return *std::move(t);
 }
 
 // The worker: one exchange at a time, on libcurl's multi interface, so that
@@ -177,16 +234,7 @@ void Work(std::shared_ptr<Shared> shared) {
       // (INTERNAL: transient).
       job->done(absl::InternalError("HttpTokenRefresher: a refresh is already in flight"));
     } else if (job) {
-      absl::StatusOr<std::unique_ptr<Transfer>> t = StartTransfer(*shared, &*job);
-      if (!t.ok()) {
-        job->done(t.status());  // `job` was not moved from
-      } else if (CURLMcode rc = curl_multi_add_handle(shared->multi, (*t)->easy);
-                 rc != CURLM_OK) {
-        (*t)->job.done(absl::ResourceExhaustedError(
-            absl::StrCat("curl_multi_add_handle failed: ", curl_multi_strerror(rc))));
-      } else {
-        active = *std::move(t);
-      }
+      active = Launch(*shared, &*job, /*nonce_retry=*/false);
     }
     int running = 0;
     curl_multi_perform(shared->multi, &running);
@@ -195,8 +243,16 @@ void Work(std::shared_ptr<Shared> shared) {
       if (msg->msg != CURLMSG_DONE || active == nullptr || msg->easy_handle != active->easy) {
         continue;
       }
-      absl::StatusOr<Token> result = Finish(*active, msg->data.result, shared->options.timeout);
+      bool retry = false;
+      absl::StatusOr<Token> result = Finish(*shared, *active, msg->data.result, &retry);
       curl_multi_remove_handle(shared->multi, active->easy);
+      if (retry) {
+        // RFC 9449 section 8: the same grant once more, with the nonce.
+        internal::GrantQueue::Job again = std::move(active->job);
+        active.reset();
+        active = Launch(*shared, &again, /*nonce_retry=*/true);
+        continue;
+      }
       TokenRefresher::Done done = std::move(active->job.done);
       active.reset();
       done(std::move(result));  // no lock held; may call Refresh again
@@ -231,6 +287,8 @@ class HttpTokenRefresher final : public TokenRefresher {
   bool NeedsRefreshToken() const override {
     return shared_->options.grant == Options::Grant::kRefreshToken;
   }
+
+  std::shared_ptr<const DpopKey> dpop_key() const override { return shared_->options.dpop.key; }
 
   void Refresh(const GrantRequest& request, Done done) override {
     shared_->queue.Submit(request, std::move(done));

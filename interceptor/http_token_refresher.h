@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "interceptor/dpop.h"
 #include "interceptor/token_refresher.h"
 
 namespace authrefresh {
@@ -158,6 +159,23 @@ struct HttpTokenRefresherOptions {
   };
   TokenExchange token_exchange;
 
+  // DPoP (RFC 9449): sender-constrained tokens. With a key, every grant
+  // carries a `DPoP` header, a proof of the key (htm POST, htu the
+  // token_endpoint without query and fragment, a fresh jti, iat, and the
+  // server's nonce once it gave one); a `400 {"error":"use_dpop_nonce"}`
+  // with a new `DPoP-Nonce` is sent again once with it (not a failed
+  // attempt; never more than once per grant), and the nonce of every answer
+  // is kept for the next grant. The answer must say token_type "DPoP"; the
+  // token then carries Token::dpop_jkt = key->thumbprint(), and channels of
+  // its TokenManager send it as `authorization: DPoP <token>` with a `dpop`
+  // proof per attempt (README, "DPoP"). A "Bearer" answer is a rejected
+  // client (FAILED_PRECONDITION) unless accept_bearer is set.
+  struct Dpop {
+    std::shared_ptr<const DpopKey> key;  // null: bearer tokens, no proofs
+    bool accept_bearer = false;
+  };
+  Dpop dpop;
+
   // A grant that takes longer (connecting included) is abandoned with
   // DEADLINE_EXCEEDED, a transient failure the TokenManager retries.
   absl::Duration timeout = absl::Seconds(20);
@@ -175,7 +193,8 @@ struct HttpTokenRefresherOptions {
 // Validates `options` and returns the refresher, or INVALID_ARGUMENT naming
 // what is wrong (no endpoint, not a URL, http:// without allow_insecure_http,
 // a missing client_id or client_secret, an option the grant or client
-// authentication does not use, a key that cannot be read or parsed, is
+// authentication does not use, dpop.accept_bearer without dpop.key, a key
+// that cannot be read or parsed, is
 // encrypted, or does not fit its algorithm, a certificate that does not
 // match its key, an unreadable ca_file, subject token or client assertion
 // file, a client assertion file that holds no JWT, ...). Errors

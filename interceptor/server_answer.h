@@ -28,8 +28,9 @@ struct ServerAnswer {
 // The default rejection policy: UNAUTHENTICATED from the server, unless a
 // `www-authenticate` Bearer challenge in its headers or trailers says
 // error="insufficient_scope" (RFC 6750 section 3.1: a new token with the
-// same scope would not help); error="invalid_token", or no challenge, is a
-// rejection. UNAUTHENTICATED statuses that gRPC's client makes itself (call
+// same scope would not help), or a DPoP challenge says error="use_dpop_nonce"
+// or "invalid_dpop_proof" (RFC 9449: the proof was refused, not the token);
+// error="invalid_token", or no challenge, is a rejection. UNAUTHENTICATED statuses that gRPC's client makes itself (call
 // credentials refused on an insecure channel, SSL host mismatch) are not.
 bool IsTokenRejection(const ServerAnswer& answer);
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "interceptor/dpop.h"
 #include "interceptor/internal/clock_wait.h"
 #include "interceptor/internal/grant_worker.h"
 #include "interceptor/internal/mutex.h"
@@ -45,7 +46,8 @@ class Shared : public std::enable_shared_from_this<Shared> {
         protocol_(
             std::move(backend), std::move(options), std::move(clock), inner->NeedsRefreshToken(),
             [this](const GrantRequest& grant) { return RunInner(grant); },
-            [this] { return queue.stopping(); }) {}
+            [this] { return queue.stopping(); },
+            inner->dpop_key() != nullptr ? inner->dpop_key()->thumbprint() : std::string()) {}
 
   internal::GrantQueue queue{"shared token refresher"};
 
@@ -162,6 +164,8 @@ class SharedTokenRefresher final : public TokenRefresher {
   }
 
   bool NeedsRefreshToken() const override { return inner_->NeedsRefreshToken(); }
+
+  std::shared_ptr<const DpopKey> dpop_key() const override { return inner_->dpop_key(); }
 
   void Refresh(const GrantRequest& request, Done done) override {
     shared_->queue.Submit(request, std::move(done));

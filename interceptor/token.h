@@ -36,6 +36,14 @@ struct Token {
   // from here to expires_at. InfinitePast: unknown; a TokenManager then
   // counts the lifetime from when it received the token.
   absl::Time issued_at = absl::InfinitePast();
+  // DPoP (dpop.h): the RFC 7638 thumbprint of the key this token is bound
+  // to (its "cnf.jkt"); empty for a bearer token. The HTTP refresher sets it
+  // when the token service answers token_type DPoP. A bound token goes out
+  // as `authorization: DPoP <access_token>` with a proof signed by that key,
+  // and only from a TokenManager whose refresher holds the key: a
+  // TokenManager whose refresher has another key (or none) does not send
+  // such a token and gets a new one instead.
+  std::string dpop_jkt;
 };
 
 // Returns a short, stable, non-reversible identifier for `secret`

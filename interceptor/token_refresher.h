@@ -22,6 +22,8 @@
 
 namespace authrefresh {
 
+class DpopKey;  // dpop.h
+
 // What a grant starts from: the TokenManager's state when it starts one.
 struct GrantRequest {
   // The refresh token the manager holds; empty when it has none, and always
@@ -76,6 +78,12 @@ class TokenRefresher {
   // fetches one, and there is no session to expire; only a rejected client
   // is terminal.
   virtual bool NeedsRefreshToken() const { return true; }
+
+  // The DPoP key (dpop.h) the refresher's grants prove, to which the token
+  // service binds their tokens (Token::dpop_jkt); null (the default) for
+  // bearer tokens. The TokenManager's channels sign each call's proof with
+  // it. Must not change over the refresher's life.
+  virtual std::shared_ptr<const DpopKey> dpop_key() const { return nullptr; }
 };
 
 // Marks a transient refresher error with the delay the token service asked

@@ -23,7 +23,8 @@ struct Seen {
 };
 Seen* seen = nullptr;
 
-int FakeAttempt(void* call, grpc_credentials_plugin_metadata_cb, void*, grpc_metadata*,
+int FakeAttempt(void* call, const grpc_auth_metadata_context&, grpc_credentials_plugin_metadata_cb,
+                void*, grpc_metadata*,
                 size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
   seen->calls.push_back(call);
   *num_creds_md = 0;

@@ -1,5 +1,7 @@
-// DPoP keys and proofs (interceptor/internal/dpop.h), each proof checked by
+// DPoP keys and proofs (interceptor/dpop.h, interceptor/internal/dpop.h), each proof checked by
 // an independent verifier: tests/oauth_server/dpop_check.js, with `jose`.
+
+#include "interceptor/dpop.h"
 
 #include "interceptor/internal/dpop.h"
 
@@ -88,7 +90,7 @@ class DpopTest : public ::testing::Test {
 };
 testing::NodeProcess* DpopTest::checker_ = nullptr;
 
-class EveryAlgorithm : public DpopTest, public ::testing::WithParamInterface<JwsAlgorithm> {};
+class EveryAlgorithm : public DpopTest, public ::testing::WithParamInterface<DpopKey::Algorithm> {};
 
 TEST_P(EveryAlgorithm, AGeneratedKeysProofPassesAnIndependentVerifier) {
   absl::StatusOr<std::shared_ptr<const DpopKey>> key = DpopKey::Generate(GetParam());
@@ -98,7 +100,7 @@ TEST_P(EveryAlgorithm, AGeneratedKeysProofPassesAnIndependentVerifier) {
   ASSERT_TRUE(proof.ok()) << proof.status();
   Struct answer = Check(*proof, Expect(kHtu, "nonce-1", token));
   ASSERT_TRUE(Ok(answer)) << Field(answer, "error");
-  EXPECT_EQ(Field(answer, "alg"), JwsAlgorithmName(GetParam()));
+  EXPECT_EQ(Field(answer, "alg"), DpopKey::AlgorithmName(GetParam()));
   // jose's RFC 7638 thumbprint of the header's key is ours.
   EXPECT_EQ(Field(answer, "jkt"), (*key)->thumbprint());
   // The header's key is public_jwk(), and holds no private member.
@@ -109,12 +111,12 @@ TEST_P(EveryAlgorithm, AGeneratedKeysProofPassesAnIndependentVerifier) {
 }
 
 TEST_P(EveryAlgorithm, AKeyReadFromPemSignsAsItsPublicKeySays) {
-  const KeyKind kind = GetParam() == JwsAlgorithm::kES256   ? KeyKind::kEcP256
-                       : GetParam() == JwsAlgorithm::kEdDSA ? KeyKind::kEd25519
+  const KeyKind kind = GetParam() == DpopKey::Algorithm::kES256   ? KeyKind::kEcP256
+                       : GetParam() == DpopKey::Algorithm::kEdDSA ? KeyKind::kEd25519
                                                             : KeyKind::kRsa2048;
   const testing::TestKey pem = testing::GenerateKey(kind);
   absl::StatusOr<std::shared_ptr<const DpopKey>> key =
-      DpopKey::FromPem(pem.private_pem, GetParam(), "dpop key");
+      DpopKey::FromPem(pem.private_pem, GetParam());
   ASSERT_TRUE(key.ok()) << key.status();
   absl::StatusOr<std::string> proof = (*key)->Proof({"POST", kHtu, absl::Now(), "", ""});
   ASSERT_TRUE(proof.ok()) << proof.status();
@@ -125,12 +127,12 @@ TEST_P(EveryAlgorithm, AKeyReadFromPemSignsAsItsPublicKeySays) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dpop, EveryAlgorithm,
-                         ::testing::Values(JwsAlgorithm::kES256, JwsAlgorithm::kEdDSA,
-                                           JwsAlgorithm::kRS256, JwsAlgorithm::kPS256),
-                         [](const auto& info) { return JwsAlgorithmName(info.param); });
+                         ::testing::Values(DpopKey::Algorithm::kES256, DpopKey::Algorithm::kEdDSA,
+                                           DpopKey::Algorithm::kRS256, DpopKey::Algorithm::kPS256),
+                         [](const auto& info) { return DpopKey::AlgorithmName(info.param); });
 
 TEST_F(DpopTest, TheHeaderAndClaimsAreExactlyRfc9449s) {
-  auto key = DpopKey::Generate(JwsAlgorithm::kES256);
+  auto key = DpopKey::Generate(DpopKey::Algorithm::kES256);
   ASSERT_TRUE(key.ok());
   const absl::Time iat = absl::FromUnixSeconds(1700000000) + absl::Milliseconds(900);
   absl::StatusOr<std::string> proof = (*key)->Proof({"POST", kHtu, iat, "n", "token"});
@@ -157,7 +159,7 @@ TEST_F(DpopTest, TheHeaderAndClaimsAreExactlyRfc9449s) {
 }
 
 TEST_F(DpopTest, EveryProofHasItsOwnJtiAndAReplayedOneIsRefused) {
-  auto key = DpopKey::Generate(JwsAlgorithm::kEdDSA);
+  auto key = DpopKey::Generate(DpopKey::Algorithm::kEdDSA);
   ASSERT_TRUE(key.ok());
   std::set<std::string> jtis;
   std::string first;
@@ -174,8 +176,8 @@ TEST_F(DpopTest, EveryProofHasItsOwnJtiAndAReplayedOneIsRefused) {
 }
 
 TEST_F(DpopTest, TheVerifierRefusesAProofForAnotherTokenUriNonceOrKey) {
-  auto key = DpopKey::Generate(JwsAlgorithm::kES256);
-  auto other = DpopKey::Generate(JwsAlgorithm::kES256);
+  auto key = DpopKey::Generate(DpopKey::Algorithm::kES256);
+  auto other = DpopKey::Generate(DpopKey::Algorithm::kES256);
   ASSERT_TRUE(key.ok() && other.ok());
   auto proof = [&] { return *(*key)->Proof({"POST", kHtu, absl::Now(), "n1", "token-a"}); };
   EXPECT_EQ(Field(Check(proof(), Expect(kHtu, "n1", "token-b")), "error"), "ath does not match");
@@ -198,41 +200,41 @@ TEST_F(DpopTest, TheVerifierRefusesAProofForAnotherTokenUriNonceOrKey) {
 TEST(DpopKeyErrors, AKeyOfTheWrongKindIsRefusedWithoutQuotingIt) {
   struct Case {
     KeyKind kind;
-    JwsAlgorithm algorithm;
+    DpopKey::Algorithm algorithm;
     std::string message;
   };
   const std::vector<Case> cases = {
-      {KeyKind::kEcP256, JwsAlgorithm::kEdDSA,
-       "dpop.key: EdDSA needs an Ed25519 key; this is a EC key"},
-      {KeyKind::kEd25519, JwsAlgorithm::kES256,
-       "dpop.key: ES256 needs an EC P-256 key; this is a ED25519 key"},
-      {KeyKind::kEcP384, JwsAlgorithm::kES256,
-       "dpop.key: ES256 needs an EC P-256 key; this is an EC key on curve secp384r1"},
-      {KeyKind::kRsa1024, JwsAlgorithm::kPS256,
-       "dpop.key: PS256 needs an RSA key of at least 2048 bits; this one has 1024"},
-      {KeyKind::kRsa2048, JwsAlgorithm::kEdDSA,
-       "dpop.key: EdDSA needs an Ed25519 key; this is a RSA key"},
+      {KeyKind::kEcP256, DpopKey::Algorithm::kEdDSA,
+       "DPoP key: EdDSA needs an Ed25519 key; this is a EC key"},
+      {KeyKind::kEd25519, DpopKey::Algorithm::kES256,
+       "DPoP key: ES256 needs an EC P-256 key; this is a ED25519 key"},
+      {KeyKind::kEcP384, DpopKey::Algorithm::kES256,
+       "DPoP key: ES256 needs an EC P-256 key; this is an EC key on curve secp384r1"},
+      {KeyKind::kRsa1024, DpopKey::Algorithm::kPS256,
+       "DPoP key: PS256 needs an RSA key of at least 2048 bits; this one has 1024"},
+      {KeyKind::kRsa2048, DpopKey::Algorithm::kEdDSA,
+       "DPoP key: EdDSA needs an Ed25519 key; this is a RSA key"},
   };
   for (const Case& c : cases) {
     const testing::TestKey pem = testing::GenerateKey(c.kind);
     absl::StatusOr<std::shared_ptr<const DpopKey>> key =
-        DpopKey::FromPem(pem.private_pem, c.algorithm, "dpop.key");
+        DpopKey::FromPem(pem.private_pem, c.algorithm);
     ASSERT_FALSE(key.ok()) << c.message;
     EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(key.status().message(), c.message);
   }
   const testing::TestKey ec = testing::GenerateKey(KeyKind::kEcP256);
   absl::StatusOr<std::shared_ptr<const DpopKey>> encrypted =
-      DpopKey::FromPem(ec.encrypted_private_pem, JwsAlgorithm::kES256, "dpop.key");
+      DpopKey::FromPem(ec.encrypted_private_pem, DpopKey::Algorithm::kES256);
   ASSERT_FALSE(encrypted.ok());
   EXPECT_EQ(encrypted.status().message(),
-            "dpop.key: the private key is encrypted; give an unencrypted PEM key (protect the "
+            "DPoP key: the private key is encrypted; give an unencrypted PEM key (protect the "
             "file instead)");
   absl::StatusOr<std::shared_ptr<const DpopKey>> public_only =
-      DpopKey::FromPem(ec.public_pem, JwsAlgorithm::kES256, "dpop.key");
+      DpopKey::FromPem(ec.public_pem, DpopKey::Algorithm::kES256);
   ASSERT_FALSE(public_only.ok());
   EXPECT_EQ(public_only.status().message(),
-            "dpop.key: expected a PEM private key, found a \"PUBLIC KEY\" block");
+            "DPoP key: expected a PEM private key, found a \"PUBLIC KEY\" block");
 }
 
 TEST(DpopKeyErrors, AKeyFileIsReadAndAMissingOneIsNamed) {
@@ -241,19 +243,19 @@ TEST(DpopKeyErrors, AKeyFileIsReadAndAMissingOneIsNamed) {
   const testing::TestKey ed = testing::GenerateKey(KeyKind::kEd25519);
   std::ofstream(path) << ed.private_pem;
   absl::StatusOr<std::shared_ptr<const DpopKey>> key =
-      DpopKey::FromFile(path, JwsAlgorithm::kEdDSA, "dpop.key_file");
+      DpopKey::FromFile(path, DpopKey::Algorithm::kEdDSA);
   ASSERT_TRUE(key.ok()) << key.status();
   // The same key read twice has the same thumbprint; a new key another.
   EXPECT_EQ((*key)->thumbprint(),
-            (*DpopKey::FromPem(ed.private_pem, JwsAlgorithm::kEdDSA, "x"))->thumbprint());
-  EXPECT_NE((*key)->thumbprint(), (*DpopKey::Generate(JwsAlgorithm::kEdDSA))->thumbprint());
+            (*DpopKey::FromPem(ed.private_pem, DpopKey::Algorithm::kEdDSA))->thumbprint());
+  EXPECT_NE((*key)->thumbprint(), (*DpopKey::Generate(DpopKey::Algorithm::kEdDSA))->thumbprint());
   unlink(path.c_str());
   absl::StatusOr<std::shared_ptr<const DpopKey>> missing =
-      DpopKey::FromFile(path, JwsAlgorithm::kEdDSA, "dpop.key_file");
+      DpopKey::FromFile(path, DpopKey::Algorithm::kEdDSA);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(missing.status().message(),
-            absl::StrCat("dpop.key_file: the key file cannot be read: ", path));
+            absl::StrCat("DPoP key file cannot be read (missing, unreadable or over 64 KiB): ", path));
 }
 
 TEST(DpopTargetUri, DropsQueryAndFragmentAndLowercasesSchemeAndHost) {
@@ -274,7 +276,7 @@ TEST_F(DpopTest, ACallsTargetIsGrpcsServiceUrlAndMethod) {
       DpopCallUri("https://127.0.0.1:36575/authrefresh.test.Echo", "Say");
   ASSERT_TRUE(htu.ok()) << htu.status();
   EXPECT_EQ(*htu, "https://127.0.0.1:36575/authrefresh.test.Echo/Say");
-  auto key = DpopKey::Generate(JwsAlgorithm::kES256);
+  auto key = DpopKey::Generate(DpopKey::Algorithm::kES256);
   ASSERT_TRUE(key.ok());
   const std::string token = "at-call";
   Struct answer = Check(*(*key)->Proof({"POST", *htu, absl::Now(), "", token}),
@@ -291,7 +293,7 @@ TEST(DpopNonce, OnlyRfc9449sSyntaxIsANonce) {
   EXPECT_TRUE(IsValidDpopNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
   EXPECT_TRUE(IsValidDpopNonce("!#[]~"));
   EXPECT_TRUE(IsValidDpopNonce(std::string(kMaxDpopNonceBytes, 'n')));
-  for (const std::string bad : {std::string(), std::string("a b"), std::string("a\"b"),
+  for (const std::string& bad : {std::string(), std::string("a b"), std::string("a\"b"),
                                 std::string("a\\b"), std::string("caf\xc3\xa9"),
                                 std::string("a\nb"), std::string(kMaxDpopNonceBytes + 1, 'n')}) {
     EXPECT_FALSE(IsValidDpopNonce(bad)) << bad.size();

@@ -11,6 +11,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "interceptor/dpop.h"
 #include "interceptor/internal/dpop.h"
 #include "tests/testing/oauth_server.h"
 
@@ -37,7 +38,7 @@ class DpopTokenEndpointTest : public ::testing::Test {
   void SetUp() override {
     server_ = OAuthServer::Start({});
     ASSERT_NE(server_, nullptr);
-    auto key = DpopKey::Generate(JwsAlgorithm::kES256);
+    auto key = DpopKey::Generate(DpopKey::Algorithm::kES256);
     ASSERT_TRUE(key.ok()) << key.status();
     key_ = *key;
   }

@@ -24,6 +24,17 @@ namespace {
 constexpr absl::Duration kWaitEndsBeforeDeadline = absl::Milliseconds(10);
 
 constexpr char kAuthorization[] = "authorization";
+constexpr char kDpopNonce[] = "dpop-nonce";
+
+// The token of `s`, with its DPoP proof when it is DPoP-bound.
+void Attach(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* creds_md,
+            size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
+  if (s.dpop_key != nullptr && dpop != nullptr) {
+    AttachWithProof(s, *dpop, creds_md, num_creds_md, status, error_details);
+  } else {
+    AttachNow(s, creds_md, num_creds_md);
+  }
+}
 
 // gRPC 1.51 reports a failed credentials plugin with this text before the
 // plugin's own message.
@@ -155,14 +166,64 @@ void CallAuth::Refuse(InterceptorBatchMethods* m, grpc::Status status) {
   m->Proceed();
 }
 
-int CallAuth::RunAttempt(void* call, grpc_credentials_plugin_metadata_cb cb,
-                         void* user_data, grpc_metadata* creds_md,
-                         size_t* num_creds_md, grpc_status_code* status,
-                         const char** error_details) {
-  return static_cast<CallAuth*>(call)->OnAttempt(cb, user_data, creds_md, num_creds_md, status, error_details);
+int CallAuth::RunAttempt(void* call, const grpc_auth_metadata_context& context,
+                         grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                         grpc_metadata* creds_md, size_t* num_creds_md,
+                         grpc_status_code* status, const char** error_details) {
+  return static_cast<CallAuth*>(call)->OnAttempt(context, cb, user_data, creds_md, num_creds_md,
+                                                 status, error_details);
 }
 
-int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
+absl::StatusOr<std::shared_ptr<const DpopTarget>> CallAuth::DpopTargetOf(
+    const grpc_auth_metadata_context& context) {
+  if (!config_->coordinator->dpop()) return nullptr;
+  CallMutexLock lock(&mu_);
+  if (dpop_ == nullptr) {
+    absl::StatusOr<std::string> htu =
+        DpopCallUri(context.service_url != nullptr ? context.service_url : "",
+                    context.method_name != nullptr ? context.method_name : "");
+    if (!htu.ok()) {
+      return absl::InternalError(absl::StrCat(
+          "authrefresh: no DPoP target for this call (gRPC's service URL and method): ",
+          htu.status().message()));
+    }
+    auto target = std::make_shared<DpopTarget>();
+    target->origin = std::string(DpopOrigin(*htu));
+    target->htu = *std::move(htu);
+    target->nonces = &config_->dpop_nonces;
+    first_nonce_ = target->nonces->Get(target->origin);
+    dpop_ = std::move(target);
+  }
+  return dpop_;
+}
+
+bool CallAuth::NewDpopNonce(const DpopTarget* dpop) {
+  if (dpop == nullptr) return false;
+  const std::string latest = dpop->nonces->Get(dpop->origin);
+  CallMutexLock lock(&mu_);
+  return latest != first_nonce_;
+}
+
+void CallAuth::KeepDpopNonce(const ServerMetadata& trailing_metadata) {
+  std::shared_ptr<const DpopTarget> target;
+  {
+    CallMutexLock lock(&mu_);
+    target = dpop_;
+  }
+  if (target == nullptr) return;
+  static const ServerMetadata* const kNone = new ServerMetadata();
+  for (const ServerMetadata* metadata :
+       {initial_metadata_ != nullptr ? initial_metadata_ : kNone, &trailing_metadata}) {
+    auto it = metadata->find(kDpopNonce);
+    if (it != metadata->end()) {
+      target->nonces->Update(target->origin,
+                             absl::string_view(it->second.data(), it->second.size()));
+    }
+  }
+}
+
+int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
+                        grpc_credentials_plugin_metadata_cb cb, void* user_data,
                         grpc_metadata* creds_md, size_t* num_creds_md,
                         grpc_status_code* status, const char** error_details) {
   *num_creds_md = 0;
@@ -184,11 +245,16 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   }
   if (mode_ == Mode::kOwn) return 1;  // nothing to add
   if (attempt > 1) coordinator.CountReplay();
+  absl::StatusOr<std::shared_ptr<const DpopTarget>> dpop = DpopTargetOf(context);
+  if (!dpop.ok()) {
+    AnswerNow(dpop.status(), creds_md, num_creds_md, status, error_details);
+    return 1;
+  }
 
   if (mode_ == Mode::kSkip) {
     const TokenSnapshot& s = coordinator.Current();
     if (s.terminal.ok() && !s.authorization.empty()) {
-      AttachNow(s, creds_md, num_creds_md);
+      Attach(s, dpop->get(), creds_md, num_creds_md, status, error_details);
       Carried(attempt, s.generation);
     }
     return 1;
@@ -205,7 +271,7 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   // second attempt means the first one's token was rejected (or, rarely, a
   // transparent retry). Later attempts (an application's own policy with
   // more attempts) take whatever token is good.
-  if (attempt == 2) {
+  if (attempt == 2 && !NewDpopNonce(dpop->get())) {
     request.rejected_generation = last_generation_.load(std::memory_order_relaxed);
     request.ambiguous = config_->RetriesOtherCodes(info_->channel(), method());
     if (!request.ambiguous) coordinator.CountRejection();
@@ -216,22 +282,23 @@ int CallAuth::OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
     const absl::Time now = coordinator.Now();
     if (coordinator.Sendable(s, now)) {
       coordinator.RefreshIfDue(s, now);
-      AttachNow(s, creds_md, num_creds_md);
+      Attach(s, dpop->get(), creds_md, num_creds_md, status, error_details);
       Carried(attempt, s.generation);
       return 1;
     }
   }
 
-  return WaitForToken(request, attempt, cb, user_data, creds_md, num_creds_md, status,
-                      error_details);
+  return WaitForToken(request, attempt, *std::move(dpop), cb, user_data, creds_md, num_creds_md,
+                      status, error_details);
 }
 
 int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int attempt,
+                           std::shared_ptr<const DpopTarget> dpop,
                            grpc_credentials_plugin_metadata_cb cb, void* user_data,
                            grpc_metadata* creds_md, size_t* num_creds_md,
                            grpc_status_code* status, const char** error_details) {
   RefreshCoordinator& coordinator = *config_->coordinator;
-  auto pending = std::make_shared<PendingAttempt>(attempt, cb, user_data);
+  auto pending = std::make_shared<PendingAttempt>(attempt, cb, user_data, dpop);
   {
     CallMutexLock lock(&mu_);
     pending_ = pending;
@@ -269,7 +336,7 @@ int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int a
     }
   }
   if (now->ok()) Carried(attempt, (**now)->generation);
-  AnswerNow(*now, creds_md, num_creds_md, status, error_details);
+  AnswerNow(*now, creds_md, num_creds_md, status, error_details, dpop.get());
   return 1;
 }
 
@@ -343,6 +410,7 @@ void CallAuth::OnStatus(grpc::Status* status,
     return;
   }
   if (mode_ == Mode::kUnset) return;
+  KeepDpopNonce(trailing_metadata);
   Settle();
   RefreshCoordinator& coordinator = *config_->coordinator;
   const uint64_t generation = last_generation_.load(std::memory_order_relaxed);

@@ -36,9 +36,9 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpc/grpc_security.h"
 #include "grpcpp/support/client_interceptor.h"
@@ -53,9 +53,9 @@ class CallAuth final : public grpc::experimental::Interceptor {
  public:
   // What the per-call credentials (CallCredentialsPool) run for each attempt
   // of `call`, a CallAuth.
-  static int RunAttempt(void* call, grpc_credentials_plugin_metadata_cb cb,
-                        void* user_data, grpc_metadata* creds_md,
-                        size_t* num_creds_md, grpc_status_code* status,
+  static int RunAttempt(void* call, const grpc_auth_metadata_context& context,
+                        grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                        grpc_metadata* creds_md, size_t* num_creds_md, grpc_status_code* status,
                         const char** error_details);
 
   // `config` outlives the call (the channel owns it, and the ClientContext
@@ -74,16 +74,28 @@ class CallAuth final : public grpc::experimental::Interceptor {
     kRefused,  // failed before anything was sent (refusal_)
   };
 
-  int OnAttempt(grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                grpc_metadata* creds_md, size_t* num_creds_md,
+  int OnAttempt(const grpc_auth_metadata_context& context, grpc_credentials_plugin_metadata_cb cb,
+                void* user_data, grpc_metadata* creds_md, size_t* num_creds_md,
                 grpc_status_code* status, const char** error_details);
 
   // An attempt without a sendable token: waits for the shared refresh
   // (returns 0: core's callback answers later) or answers at once (1).
   int WaitForToken(const RefreshCoordinator::WaitRequest& request, int attempt,
-                   grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                   grpc_metadata* creds_md, size_t* num_creds_md, grpc_status_code* status,
-                   const char** error_details);
+                   std::shared_ptr<const DpopTarget> dpop, grpc_credentials_plugin_metadata_cb cb,
+                   void* user_data, grpc_metadata* creds_md, size_t* num_creds_md,
+                   grpc_status_code* status, const char** error_details);
+
+  // Where the call's DPoP proofs point (made at its first attempt, from
+  // gRPC's service URL and the method); null when the manager's refresher
+  // has no DPoP key. INTERNAL if gRPC's service URL is not a URL.
+  absl::StatusOr<std::shared_ptr<const DpopTarget>> DpopTargetOf(
+      const grpc_auth_metadata_context& context) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether this replay (attempt 2) of a DPoP call follows a nonce the
+  // server gave since the first attempt: then it is the nonce the server
+  // refused (use_dpop_nonce), not the token, and no refresh is needed.
+  bool NewDpopNonce(const DpopTarget* dpop) ABSL_LOCKS_EXCLUDED(mu_);
+  // Keeps the `dpop-nonce` the server's answer carried.
+  void KeepDpopNonce(const ServerMetadata& trailing_metadata) ABSL_LOCKS_EXCLUDED(mu_);
 
   void OnSendInitialMetadata(grpc::experimental::InterceptorBatchMethods* m);
   void OnStatus(grpc::Status* status, const ServerMetadata& trailing_metadata);
@@ -139,7 +151,7 @@ class CallAuth final : public grpc::experimental::Interceptor {
   std::atomic<int> attempts_{0};
   std::atomic<uint64_t> first_generation_{0};  // carried by attempt 1
   std::atomic<uint64_t> last_generation_{0};   // carried by the last attempt
-  std::atomic<bool> swapped_{false};  // a replay carried a newer token
+  std::atomic<bool> swapped_{false};           // a replay carried a newer token
   // An attempt has waited for a token (pending_ was set): the fast path
   // takes no lock unless it did.
   std::atomic<bool> had_pending_{false};
@@ -159,6 +171,10 @@ class CallAuth final : public grpc::experimental::Interceptor {
   // StopReplay's (a call not replayed, not a token's failure), or a
   // cancellation counted when it happened.
   bool skip_failure_count_ ABSL_GUARDED_BY(mu_) = false;
+  // DPoP: the call's proof target, and the nonce its first attempt's proof
+  // carried (a replay after the server gave a new nonce needs no refresh).
+  std::shared_ptr<const DpopTarget> dpop_ ABSL_GUARDED_BY(mu_);
+  std::string first_nonce_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

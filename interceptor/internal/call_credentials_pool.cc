@@ -59,7 +59,7 @@ void CallCredentialsPool::GiveBack(Slot* slot) {
 }
 
 int CallCredentialsPool::GetMetadata(
-    void* state, grpc_auth_metadata_context /*context*/,
+    void* state, grpc_auth_metadata_context context,
     grpc_credentials_plugin_metadata_cb cb, void* user_data,
     grpc_metadata creds_md[GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX],
     size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
@@ -72,7 +72,8 @@ int CallCredentialsPool::GetMetadata(
     *error_details = gpr_strdup("authrefresh: the call is over");
     return 1;
   }
-  return slot->attempt_(call, cb, user_data, creds_md, num_creds_md, status, error_details);
+  return slot->attempt_(call, context, cb, user_data, creds_md, num_creds_md, status,
+                        error_details);
 }
 
 void CallCredentialsPool::Destroy(void* state) { delete static_cast<Slot*>(state); }

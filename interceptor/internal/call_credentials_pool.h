@@ -24,7 +24,9 @@ class CallCredentialsPool {
  public:
   // Runs one attempt of `call` (what grpc_metadata_credentials_plugin's
   // get_metadata does, for the call the slot serves).
-  using AttemptFn = int (*)(void* call, grpc_credentials_plugin_metadata_cb cb,
+  // `context`: gRPC's service URL and method name for the attempt.
+  using AttemptFn = int (*)(void* call, const grpc_auth_metadata_context& context,
+                            grpc_credentials_plugin_metadata_cb cb,
                             void* user_data, grpc_metadata* creds_md,
                             size_t* num_creds_md, grpc_status_code* status,
                             const char** error_details);

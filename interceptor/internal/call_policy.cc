@@ -88,8 +88,14 @@ std::vector<MethodPolicy::ConfigName> MethodPolicy::ConfigNames() const {
 
 std::string BearerChallengeError(absl::string_view challenge) {
   challenge = absl::StripAsciiWhitespace(challenge);
-  if (!absl::StartsWithIgnoreCase(challenge, "Bearer")) return "";
-  challenge.remove_prefix(6);
+  if (absl::StartsWithIgnoreCase(challenge, "Bearer")) {
+    challenge.remove_prefix(6);
+  } else if (absl::StartsWithIgnoreCase(challenge, "DPoP")) {
+    challenge.remove_prefix(4);
+  } else {
+    return "";
+  }
+  if (!challenge.empty() && challenge.front() != ' ' && challenge.front() != '\t') return "";
   // auth-params: name=value or name="value", separated by commas.
   for (absl::string_view param : absl::StrSplit(challenge, ',')) {
     param = absl::StripAsciiWhitespace(param);
@@ -121,9 +127,11 @@ bool IsServerRejection(const ServerAnswer& answer) {
        {&answer.initial_metadata, &answer.trailing_metadata}) {
     auto [begin, end] = metadata->equal_range("www-authenticate");
     for (auto it = begin; it != end; ++it) {
-      if (BearerChallengeError(absl::string_view(it->second.data(),
-                                                 it->second.size())) ==
-          "insufficient_scope") {
+      const std::string error =
+          BearerChallengeError(absl::string_view(it->second.data(), it->second.size()));
+      // A new token with the same scope, or for the same proof, would not help.
+      if (error == "insufficient_scope" || error == "use_dpop_nonce" ||
+          error == "invalid_dpop_proof") {
         return false;
       }
     }

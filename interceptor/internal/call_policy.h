@@ -55,11 +55,14 @@ class MethodPolicy {
 //    which look the same to the application but must never start a refresh;
 //  * not one whose `www-authenticate` (in the headers or the trailers) says
 //    `error="insufficient_scope"` (RFC 6750 section 3.1): a new token with
-//    the same scope would be rejected too.
+//    the same scope would be rejected too; nor, in a DPoP challenge (RFC
+//    9449 sections 7.1 and 9), `error="use_dpop_nonce"` or
+//    `error="invalid_dpop_proof"`: the proof was refused, not the token.
 bool IsServerRejection(const ServerAnswer& answer);
 
-// The `error` parameter of a Bearer `www-authenticate` challenge
-// (RFC 6750 section 3), or empty. Tolerates quoting and case in the scheme.
+// The `error` parameter of a Bearer (RFC 6750 section 3) or DPoP (RFC 9449
+// section 7.1) `www-authenticate` challenge, or empty. Tolerates quoting and
+// case in the scheme.
 std::string BearerChallengeError(absl::string_view challenge);
 
 // True for the UNAUTHENTICATED statuses gRPC's client makes itself (call

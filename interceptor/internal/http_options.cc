@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "interceptor/internal/dpop.h"
 #include "interceptor/internal/jws.h"
 #include "interceptor/internal/oauth_http.h"
 #include "interceptor/internal/signing_key.h"
@@ -372,6 +373,15 @@ absl::StatusOr<PreparedTokenRequest> PrepareTokenRequest(const Options& o) {
   if (absl::Status s = PrepareClientAssertion(o, &p.spec); !s.ok()) return s;
   if (absl::Status s = PrepareClientAssertionFile(o, &p.spec); !s.ok()) return s;
   if (absl::Status s = AddFixedParameters(o, &p); !s.ok()) return s;
+  if (o.dpop.accept_bearer && o.dpop.key == nullptr) {
+    return Invalid(".dpop.accept_bearer is set without a dpop.key");
+  }
+  if (o.dpop.key != nullptr) {
+    absl::StatusOr<std::string> htu = DpopTargetUri(o.token_endpoint);
+    if (!htu.ok()) return Invalid(".token_endpoint: ", htu.status().message());
+    p.dpop_htu = *std::move(htu);
+    p.dpop_origin = std::string(DpopOrigin(p.dpop_htu));
+  }
   return p;
 }
 

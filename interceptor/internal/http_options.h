@@ -20,6 +20,10 @@ namespace internal {
 struct PreparedTokenRequest {
   TokenRequestSpec spec;
   std::string authorization;  // "Authorization: Basic ..." or empty
+  // With HttpTokenRefresherOptions::dpop.key: the proofs' "htu" (the
+  // endpoint without query and fragment) and its origin, the nonce's key.
+  std::string dpop_htu;
+  std::string dpop_origin;
 };
 
 // INVALID_ARGUMENT naming the option and the problem, never a key or a

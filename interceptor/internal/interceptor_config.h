@@ -18,6 +18,7 @@
 #include "grpcpp/support/client_interceptor.h"
 #include "interceptor/internal/call_credentials_pool.h"
 #include "interceptor/internal/call_policy.h"
+#include "interceptor/internal/dpop.h"
 #include "interceptor/internal/mutex.h"
 #include "interceptor/internal/refresh_coordinator.h"
 #include "interceptor/internal/replay_policy.h"
@@ -78,6 +79,9 @@ class InterceptorConfig {
   // Not OK: the channel could not be set up; every call authrefresh handles
   // fails with this (excluded methods get no interceptor).
   const absl::Status misconfigured;
+  // DPoP: the nonces the channel's servers gave (`dpop-nonce` response
+  // metadata), by origin; thread-safe.
+  mutable DpopNonceCache dpop_nonces;
 
  private:
   mutable CallCredentialsPool token_credentials_;

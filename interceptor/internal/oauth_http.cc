@@ -127,9 +127,16 @@ std::optional<absl::Duration> ParseRetryAfter(absl::string_view value,
   return std::clamp(delay, absl::ZeroDuration(), kMaxRetryAfter);
 }
 
+bool IsDpopNonceChallenge(const HttpAnswer& answer) {
+  if (answer.status != 400 || answer.body.size() > kMaxTokenEndpointResponseBytes) return false;
+  const std::optional<Struct> object = ParseObject(answer.body);
+  return object && StringField(*object, "error") == "use_dpop_nonce";
+}
+
 absl::StatusOr<Token> InterpretTokenEndpointAnswer(const HttpAnswer& answer,
                                                    const std::vector<std::string>& secrets,
-                                                   absl::Time sent_at, absl::Time now) {
+                                                   absl::Time sent_at, absl::Time now,
+                                                   const ExpectedTokenType& expected) {
   if (answer.body.size() > kMaxTokenEndpointResponseBytes) {
     return absl::InternalError(absl::StrCat(
         "token endpoint response is larger than ",
@@ -164,7 +171,7 @@ absl::StatusOr<Token> InterpretTokenEndpointAnswer(const HttpAnswer& answer,
           "5.1 (",
           Describe(answer), ")"));
     }
-    return TokenFromResponse(response, sent_at, secrets);
+    return TokenFromResponse(response, sent_at, secrets, expected);
   }
   if (answer.status == 429) {
     return Attach(absl::ResourceExhaustedError(absl::StrCat(

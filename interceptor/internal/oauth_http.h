@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "interceptor/internal/token_response.h"
 #include "interceptor/token.h"
 
 namespace authrefresh {
@@ -34,7 +35,12 @@ struct HttpAnswer {
   std::string content_type;  // the Content-Type header, may be empty
   std::string body;
   std::optional<std::string> retry_after;  // the Retry-After header
+  std::optional<std::string> dpop_nonce;   // the DPoP-Nonce header (RFC 9449)
 };
+
+// Whether the answer is RFC 9449's nonce challenge: an OAuth error object
+// whose error is "use_dpop_nonce" (HTTP 400).
+bool IsDpopNonceChallenge(const HttpAnswer& answer);
 
 // What the answer means (RFC 6749 sections 5.1 and 5.2), as a status whose
 // code the TokenManager's failure policy reads (the table in
@@ -57,9 +63,11 @@ struct HttpAnswer {
 // carried: a refresh token, a client secret, an assertion, a subject token)
 // is scrubbed from the description in case a server echoes it. `now`
 // resolves an HTTP-date Retry-After.
+// `expected` is the token_type wanted (TokenFromResponse).
 absl::StatusOr<Token> InterpretTokenEndpointAnswer(const HttpAnswer& answer,
                                                    const std::vector<std::string>& secrets,
-                                                   absl::Time sent_at, absl::Time now);
+                                                   absl::Time sent_at, absl::Time now,
+                                                   const ExpectedTokenType& expected = {});
 
 // Parses Retry-After (RFC 9110 section 10.2.3): delay-seconds or an
 // HTTP-date. nullopt when absent or unparsable; capped at kMaxRetryAfter;

@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/slice.h"
 #include "grpc/support/string_util.h"
 
@@ -11,6 +13,7 @@ namespace internal {
 namespace {
 
 constexpr char kAuthorization[] = "authorization";
+constexpr char kDpop[] = "dpop";
 
 // The `authorization` value of `s` as a slice that core takes a reference
 // to: each thread keeps the one of the token it last attached, so that an
@@ -24,16 +27,13 @@ grpc_slice HeaderSlice(const TokenSnapshot& s) {
   static thread_local Cached cached;
   if (cached.snapshot_id != s.id) {
     grpc_slice_unref(cached.slice);
-    cached.slice =
-        grpc_slice_from_copied_buffer(s.authorization.data(), s.authorization.size());
+    cached.slice = grpc_slice_from_copied_buffer(s.authorization.data(), s.authorization.size());
     cached.snapshot_id = s.id;
   }
   return grpc_slice_ref(cached.slice);
 }
 
-grpc_status_code CoreCode(const absl::Status& s) {
-  return static_cast<grpc_status_code>(s.code());
-}
+grpc_status_code CoreCode(const absl::Status& s) { return static_cast<grpc_status_code>(s.code()); }
 
 }  // namespace
 
@@ -43,9 +43,52 @@ void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_cred
   *num_creds_md = 1;
 }
 
+namespace {
+
+// The proof of an attempt with `s`'s DPoP-bound token.
+absl::StatusOr<std::string> CallProof(const TokenSnapshot& s, const DpopTarget& target) {
+  const std::string nonce = target.nonces->Get(target.origin);
+  return s.dpop_key->Proof({.method = "POST",
+                            .uri = target.htu,
+                            .issued_at = absl::Now(),
+                            .nonce = nonce,
+                            .access_token_hash = s.dpop_ath});
+}
+
+absl::Status NoProof(const absl::Status& why) {
+  return absl::InternalError(
+      absl::StrCat("authrefresh: cannot make the call's DPoP proof: ", why.message()));
+}
+
+}  // namespace
+
+void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_metadata* creds_md,
+                     size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
+  absl::StatusOr<std::string> proof = CallProof(s, target);
+  if (!proof.ok()) {
+    *status = GRPC_STATUS_INTERNAL;
+    *error_details = gpr_strdup(std::string(NoProof(proof.status()).message()).c_str());
+    return;
+  }
+  creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
+  creds_md[0].value = HeaderSlice(s);
+  creds_md[1].key = grpc_slice_from_static_string(kDpop);
+  creds_md[1].value = grpc_slice_from_copied_buffer(proof->data(), proof->size());
+  *num_creds_md = 2;
+}
+
 void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
-               size_t* num_creds_md, grpc_status_code* status,
-               const char** error_details) {
+               size_t* num_creds_md, grpc_status_code* status, const char** error_details,
+               const DpopTarget* dpop) {
+  if (result.ok() && (*result)->dpop_key != nullptr) {
+    if (dpop == nullptr) {
+      *status = GRPC_STATUS_INTERNAL;
+      *error_details = gpr_strdup("authrefresh: a DPoP-bound token without the call's target");
+      return;
+    }
+    AttachWithProof(**result, *dpop, creds_md, num_creds_md, status, error_details);
+    return;
+  }
   if (result.ok()) {
     AttachNow(**result, creds_md, num_creds_md);
     return;
@@ -55,7 +98,27 @@ void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
 }
 
 void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                 const absl::StatusOr<Snapshot>& result) {
+                 const absl::StatusOr<Snapshot>& result, const DpopTarget* dpop) {
+  if (result.ok() && (*result)->dpop_key != nullptr) {
+    absl::StatusOr<std::string> proof =
+        dpop != nullptr ? CallProof(**result, *dpop)
+                        : absl::InternalError("a DPoP-bound token without the call's target");
+    if (!proof.ok()) {
+      const std::string message(NoProof(proof.status()).message());
+      cb(user_data, nullptr, 0, GRPC_STATUS_INTERNAL, message.c_str());
+      return;
+    }
+    const std::string& header = (*result)->authorization;
+    grpc_metadata md[2];
+    md[0].key = grpc_slice_from_static_string(kAuthorization);
+    md[0].value = grpc_slice_from_copied_buffer(header.data(), header.size());
+    md[1].key = grpc_slice_from_static_string(kDpop);
+    md[1].value = grpc_slice_from_copied_buffer(proof->data(), proof->size());
+    cb(user_data, md, 2, GRPC_STATUS_OK, nullptr);
+    grpc_slice_unref(md[0].value);
+    grpc_slice_unref(md[1].value);
+    return;
+  }
   if (result.ok()) {
     const std::string& header = (*result)->authorization;
     grpc_metadata md;
@@ -69,7 +132,6 @@ void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
   cb(user_data, nullptr, 0, CoreCode(result.status()), message.c_str());
 }
 
-
 void PendingAttempt::Complete(absl::StatusOr<Snapshot> result) {
   {
     CallMutexLock lock(&mu_);
@@ -82,7 +144,7 @@ void PendingAttempt::Complete(absl::StatusOr<Snapshot> result) {
     }
     state_ = State::kDone;
   }
-  AnswerLater(cb_, user_data_, result);
+  AnswerLater(cb_, user_data_, result, dpop_.get());
 }
 
 std::optional<absl::StatusOr<Snapshot>> PendingAttempt::Detach(uint64_t ticket) {

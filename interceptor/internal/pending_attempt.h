@@ -10,11 +10,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpc/grpc_security.h"
+#include "interceptor/internal/dpop.h"
 #include "interceptor/internal/mutex.h"
 #include "interceptor/internal/token_publisher.h"
 
@@ -23,19 +27,38 @@ namespace internal {
 
 using Snapshot = TokenPublisher::Snapshot;
 
-// A synchronous answer with `s`'s token; core takes ownership of the slices.
+// Where the DPoP proofs (RFC 9449 section 7) of one call's attempts point.
+struct DpopTarget {
+  std::string htu;     // "https://<authority>/<package.Service>/<Method>" (DpopCallUri)
+  std::string origin;  // DpopOrigin(htu): the key of the resource servers' nonces
+  DpopNonceCache* nonces = nullptr;  // the channel's; outlives the call
+};
+
+// Attaches `s`'s DPoP-bound token (s.dpop_key set) with a new proof for
+// `target`: htm POST, a fresh jti, iat now, the nonce `target.nonces` holds
+// for its origin, ath of the token. INTERNAL, naming no key, if signing
+// fails. Core takes ownership of the slices and of `error_details`.
+void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_metadata* creds_md,
+                     size_t* num_creds_md, grpc_status_code* status, const char** error_details);
+
+// A synchronous answer with `s`'s bearer token; core takes ownership of the
+// slices.
 // The header slice is cached per thread and per snapshot: an attempt costs a
 // reference count, not a copy.
 void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_creds_md);
 
 // Fills a synchronous answer (the token, or the status's code and message);
-// core takes ownership of the slices and of `error_details`.
+// core takes ownership of the slices and of `error_details`. A DPoP-bound
+// token gets its proof for `dpop` (AttachWithProof), and fails INTERNAL
+// without one.
 void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
-               size_t* num_creds_md, grpc_status_code* status, const char** error_details);
+               size_t* num_creds_md, grpc_status_code* status, const char** error_details,
+               const DpopTarget* dpop = nullptr);
 
-// Completes an asynchronous attempt through core's callback.
+// Completes an asynchronous attempt through core's callback; `dpop` as for
+// AnswerNow.
 void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                 const absl::StatusOr<Snapshot>& result);
+                 const absl::StatusOr<Snapshot>& result, const DpopTarget* dpop = nullptr);
 
 // An attempt that waits for a token. Core's callback must run exactly once,
 // and never on the thread inside get_metadata; the coordinator may answer
@@ -43,8 +66,11 @@ void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
 // get_metadata still runs is kept for its synchronous return.
 class PendingAttempt {
  public:
-  PendingAttempt(int attempt, grpc_credentials_plugin_metadata_cb cb, void* user_data)
-      : attempt_(attempt), cb_(cb), user_data_(user_data) {}
+  // `dpop`: where the call's proofs point, for a DPoP-bound token; may be
+  // null.
+  PendingAttempt(int attempt, grpc_credentials_plugin_metadata_cb cb, void* user_data,
+                 std::shared_ptr<const DpopTarget> dpop = nullptr)
+      : attempt_(attempt), cb_(cb), user_data_(user_data), dpop_(std::move(dpop)) {}
 
   int attempt() const { return attempt_; }
 
@@ -73,6 +99,7 @@ class PendingAttempt {
   const int attempt_;
   const grpc_credentials_plugin_metadata_cb cb_;
   void* const user_data_;
+  const std::shared_ptr<const DpopTarget> dpop_;
   CallMutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kInline;
   uint64_t ticket_ ABSL_GUARDED_BY(mu_) = 0;
@@ -80,7 +107,6 @@ class PendingAttempt {
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
 };
-
 
 }  // namespace internal
 }  // namespace authrefresh

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "interceptor/internal/aes_gcm.h"
+#include "interceptor/internal/token_file.h"  // IsDpopThumbprint
 
 namespace authrefresh {
 namespace internal {
@@ -19,6 +20,7 @@ constexpr absl::string_view kRefreshToken = "refresh_token";
 constexpr absl::string_view kExpiresAt = "expires_at";
 constexpr absl::string_view kIssuedAt = "issued_at";
 constexpr absl::string_view kScope = "scope";
+constexpr absl::string_view kDpopJkt = "dpop_jkt";
 constexpr absl::string_view kEncryption = "encryption";
 constexpr absl::string_view kCipherName = "aes-256-gcm";
 
@@ -88,6 +90,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RedisRecordCode
   fields.emplace_back(kExpiresAt, FormatMillis(record.token.expires_at, absl::InfiniteFuture()));
   fields.emplace_back(kIssuedAt, FormatMillis(record.token.issued_at, absl::InfinitePast()));
   fields.emplace_back(kScope, record.token.scope);
+  if (!record.token.dpop_jkt.empty()) fields.emplace_back(kDpopJkt, record.token.dpop_jkt);
   if (!encryption_key_.empty()) fields.emplace_back(kEncryption, kCipherName);
   return fields;
 }
@@ -150,6 +153,10 @@ absl::StatusOr<SharedRecord> RedisRecordCodec::Decode(
   }
   if (const std::optional<absl::string_view> scope = field(kScope)) {
     record.token.scope = std::string(*scope);
+  }
+  if (const std::optional<absl::string_view> jkt = field(kDpopJkt)) {
+    if (!IsDpopThumbprint(*jkt)) return MalformedField(kDpopJkt, "is not a key thumbprint");
+    record.token.dpop_jkt = std::string(*jkt);
   }
   return record;
 }

@@ -34,8 +34,9 @@ RefreshCoordinator::RefreshCoordinator(std::unique_ptr<TokenRefresher> refresher
     : options_(std::move(options)),
       clock_(std::move(clock)),
       diagnostics_(options_, &gate_),
+      publisher_(refresher != nullptr ? refresher->dpop_key() : nullptr),
       state_(options_, refresher == nullptr || refresher->NeedsRefreshToken(),
-             std::move(initial), clock_->Now()),
+             UsableWithKey(std::move(initial), publisher_.dpop_jkt()), clock_->Now()),
       refresher_(std::move(refresher)) {
   std::unique_ptr<MetricsSink::Observation> gauge =
       diagnostics_.metrics().ObserveExpiry([this]() -> std::optional<double> {
@@ -254,6 +255,10 @@ void RefreshCoordinator::OnGrantDone(GrantOrder order, absl::StatusOr<Token> res
   GrantResult examined{std::move(order)};
   absl::Status failed = result.status();
   if (result.ok()) failed = CheckGrantedToken(*result);
+  if (failed.ok() && result->dpop_jkt != publisher_.dpop_jkt() && !result->dpop_jkt.empty()) {
+    failed = absl::FailedPreconditionError(
+        "the refresher returned a token bound to another DPoP key than its dpop_key()");
+  }
   if (failed.ok()) {
     examined.token = *std::move(result);
   } else {
@@ -309,7 +314,8 @@ void RefreshCoordinator::SetToken(Token token) {
   Effects fx;
   {
     MutexLock lock(&mu_);
-    fx = TakeEffectsLocked(state_.SetToken(std::move(token), clock_->Now(), !waiters_.empty()));
+    fx = TakeEffectsLocked(state_.SetToken(UsableWithKey(std::move(token), publisher_.dpop_jkt()),
+                                           clock_->Now(), !waiters_.empty()));
   }
   Apply(std::move(fx));
 }

@@ -73,6 +73,8 @@ class RefreshCoordinator
   // The current snapshot (TokenPublisher::Current: lock-free unless it
   // changed, valid until this thread asks again).
   const TokenSnapshot& Current() { return publisher_.Current(); }
+  // Whether the refresher has a DPoP key: its tokens may be DPoP-bound.
+  bool dpop() const { return !publisher_.dpop_jkt().empty(); }
 
   // Whether `s` may be sent at `now`: not expired, not rejected by a server
   // already, not terminal. No side effects.

@@ -26,13 +26,14 @@ absl::Status SharedBackendError(const absl::Status& s) {
 
 SharedProtocol::SharedProtocol(std::shared_ptr<SharedTokenBackend> backend, Options options,
                                std::shared_ptr<Clock> clock, bool needs_refresh_token,
-                               Grant grant, Stopping stopping)
+                               Grant grant, Stopping stopping, std::string dpop_jkt)
     : backend_(std::move(backend)),
       options_(std::move(options)),
       clock_(std::move(clock)),
       needs_refresh_token_(needs_refresh_token),
       grant_(std::move(grant)),
       stopping_(std::move(stopping)),
+      dpop_jkt_(std::move(dpop_jkt)),
       metrics_(options_.metrics) {}
 
 absl::StatusOr<Token> SharedProtocol::Serve(const GrantRequest& request) {
@@ -60,6 +61,7 @@ absl::StatusOr<Token> SharedProtocol::ServeOnce(const GrantRequest& request) {
     }
     absl::StatusOr<SharedRecord> record = Read();
     if (!record.ok()) return Unreachable(record.status(), request);
+    if (absl::Status s = CheckDpopKey(*record); !s.ok()) return s;
     if (Adoptable(*record, request)) return Adopt(*record, "adopted");
     absl::StatusOr<bool> taken = backend_->TryAcquireLease(options_.owner_id, options_.lease_ttl);
     if (!taken.ok()) return Unreachable(taken.status(), request);
@@ -135,6 +137,21 @@ bool SharedProtocol::Adoptable(const SharedRecord& r, const GrantRequest& reques
          r.token.expires_at > clock_->Now() + kMinAdoptableLifetime;
 }
 
+absl::Status SharedProtocol::CheckDpopKey(const SharedRecord& r) const {
+  if (r.generation == 0 || r.token.dpop_jkt == dpop_jkt_) return absl::OkStatus();
+  auto key = [](const std::string& jkt) {
+    return jkt.empty() ? std::string("no DPoP key (bearer tokens)")
+                       : absl::StrCat("DPoP key ", jkt);
+  };
+  return WithFailurePart(
+      absl::FailedPreconditionError(absl::StrCat(
+          "the shared token record (generation ", r.generation, ") holds a token bound to ",
+          key(r.token.dpop_jkt), ", and this replica's refresher has ", key(dpop_jkt_),
+          ": replicas that share a credential must load the same DpopKey "
+          "(HttpTokenRefresherOptions::dpop.key from one key file)")),
+      FailurePart::kSharedBackend);
+}
+
 // The record's token exactly as its grant made it: its expiry and issue time
 // to the millisecond, so an adopting replica refreshes when the granting one
 // does.
@@ -172,6 +189,10 @@ absl::StatusOr<Token> SharedProtocol::GrantUnderLease(const GrantRequest& reques
   if (!record.ok()) {
     Release();
     return Unreachable(record.status(), request);
+  }
+  if (absl::Status s = CheckDpopKey(*record); !s.ok()) {
+    Release();
+    return s;
   }
   if (Adoptable(*record, request)) {
     Release();

@@ -40,10 +40,14 @@ class SharedProtocol {
   using Stopping = std::function<bool()>;
 
   // `options.owner_id` must be set. `needs_refresh_token`: the wrapped
-  // refresher's NeedsRefreshToken().
+  // refresher's NeedsRefreshToken(). `dpop_jkt`: the thumbprint of the
+  // wrapped refresher's DPoP key (empty: none); a record whose token is
+  // bound to another key (or to a key, when this replica has none) is
+  // refused, FAILED_PRECONDITION, neither adopted nor granted from.
   SharedProtocol(std::shared_ptr<SharedTokenBackend> backend,
                  SharedTokenRefresherOptions options, std::shared_ptr<Clock> clock,
-                 bool needs_refresh_token, Grant grant, Stopping stopping);
+                 bool needs_refresh_token, Grant grant, Stopping stopping,
+                 std::string dpop_jkt = "");
 
   // One refresh for a TokenManager's `request`: the token to hand it, or why
   // there is none (shared_token.h says which errors are which).
@@ -70,6 +74,9 @@ class SharedProtocol {
   void EndLeaseWait();
   absl::StatusOr<SharedRecord> Read();
   bool Adoptable(const SharedRecord& r, const GrantRequest& request);
+  // OK unless the record's token is bound to another DPoP key than this
+  // replica's.
+  absl::Status CheckDpopKey(const SharedRecord& r) const;
   absl::StatusOr<Token> Adopt(const SharedRecord& r, absl::string_view how);
   void Release();
   absl::StatusOr<Token> GrantUnderLease(const GrantRequest& request);
@@ -84,6 +91,7 @@ class SharedProtocol {
   const bool needs_refresh_token_;
   const Grant grant_;
   const Stopping stopping_;
+  const std::string dpop_jkt_;  // the wrapped refresher's DPoP key; empty: none
   const SharedMetrics metrics_;
   uint64_t known_generation_ = 0;
   std::optional<PendingWrite> pending_;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -51,6 +53,13 @@ void CloseKeepingErrno(int fd) {
 
 }  // namespace
 
+bool IsDpopThumbprint(absl::string_view jkt) {
+  if (jkt.empty() || jkt.size() > 86) return false;  // SHA-512, base64url, at most
+  return std::all_of(jkt.begin(), jkt.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
 absl::Status ErrnoStatus(int error, absl::string_view what, absl::string_view action,
                          absl::string_view path) {
   absl::StatusCode code = absl::StatusCode::kUnavailable;
@@ -74,7 +83,8 @@ absl::StatusOr<std::string> SerializeTokenFile(const TokenFile& file) {
       "access_token=", t.access_token, "\nrefresh_token=", t.refresh_token,
       "\nexpires_at_unix_nanos=", TimeField(t.expires_at, absl::InfiniteFuture(), "never"),
       "\nissued_at_unix_nanos=", TimeField(t.issued_at, absl::InfinitePast(), "unknown"),
-      "\nscope=", t.scope, "\n");
+      "\nscope=", t.scope, "\n",
+      t.dpop_jkt.empty() ? std::string() : absl::StrCat("dpop_jkt=", t.dpop_jkt, "\n"));
 }
 
 absl::StatusOr<TokenFile> ParseTokenFile(absl::string_view text, absl::string_view path) {
@@ -122,6 +132,11 @@ absl::StatusOr<TokenFile> ParseTokenFile(absl::string_view text, absl::string_vi
       return corrupt("bad issued_at_unix_nanos");
     }
     fields.erase(issued);
+  }
+  if (auto jkt = fields.find("dpop_jkt"); jkt != fields.end()) {
+    if (!IsDpopThumbprint(jkt->second)) return corrupt("bad dpop_jkt");
+    t.dpop_jkt = std::string(jkt->second);
+    fields.erase(jkt);
   }
   if (auto generation = fields.find("generation"); generation != fields.end()) {
     uint64_t g = 0;

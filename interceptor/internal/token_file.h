@@ -15,6 +15,7 @@
 //   expires_at_unix_nanos=...|never
 //   issued_at_unix_nanos=...|unknown
 //   scope=...
+//   dpop_jkt=...                      (DPoP-bound tokens only)
 //
 // Files of authrefresh 0.4 ("authrefresh-token 1" from the store,
 // "authrefresh-shared 1" from the backend) are read too.
@@ -62,6 +63,10 @@ absl::StatusOr<std::optional<std::string>> ReadWholeFile(const std::string& path
 // anything else UNAVAILABLE. `what` starts each message ("token store").
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
                                  absl::string_view what);
+
+// Whether `jkt` can be a key's RFC 7638 thumbprint (Token::dpop_jkt): 1 to
+// 86 base64url characters.
+bool IsDpopThumbprint(absl::string_view jkt);
 
 // errno as a status, mapped as WriteFileAtomically maps it.
 absl::Status ErrnoStatus(int error, absl::string_view what, absl::string_view action,

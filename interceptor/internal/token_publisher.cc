@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "interceptor/internal/jws.h"
 
 namespace authrefresh {
 namespace internal {
@@ -13,15 +14,25 @@ std::atomic<uint64_t> next_snapshot_id{1};
 
 }  // namespace
 
-TokenPublisher::TokenPublisher()
-    : id_(next_publisher_id.fetch_add(1, std::memory_order_relaxed)) {}
+TokenPublisher::TokenPublisher(std::shared_ptr<const DpopKey> dpop_key)
+    : id_(next_publisher_id.fetch_add(1, std::memory_order_relaxed)),
+      dpop_key_(std::move(dpop_key)),
+      dpop_jkt_(dpop_key_ != nullptr ? dpop_key_->thumbprint() : std::string()) {}
 
 TokenPublisher::Snapshot TokenPublisher::Publish(uint64_t generation, Token token,
                                                  absl::Status terminal,
                                                  absl::Time refresh_after) {
   auto s = std::make_shared<TokenSnapshot>();
   s->id = next_snapshot_id.fetch_add(1, std::memory_order_relaxed);
-  if (!token.access_token.empty()) s->authorization = absl::StrCat("Bearer ", token.access_token);
+  if (token.access_token.empty()) {
+    // No token yet.
+  } else if (token.dpop_jkt.empty()) {
+    s->authorization = absl::StrCat("Bearer ", token.access_token);
+  } else if (dpop_key_ != nullptr && dpop_jkt_ == token.dpop_jkt) {
+    s->authorization = absl::StrCat("DPoP ", token.access_token);
+    s->dpop_key = dpop_key_;
+    s->dpop_ath = Sha256Base64Url(token.access_token);
+  }  // else bound to another key: not sendable (UsableWithKey keeps it out)
   s->token = std::move(token);
   s->terminal = std::move(terminal);
   s->refresh_after = refresh_after;

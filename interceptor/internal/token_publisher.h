@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "interceptor/dpop.h"
 #include "interceptor/internal/mutex.h"
 #include "interceptor/token.h"
 
@@ -31,8 +32,13 @@ struct TokenSnapshot {
   Token token;
   // Starts at 1 and grows by one with every new token or terminal status.
   uint64_t generation = 0;
-  // "Bearer <access_token>", or empty when there is no usable access token.
+  // "Bearer <access_token>", "DPoP <access_token>" for a token bound to the
+  // publisher's DPoP key, or empty when there is no usable access token.
   std::string authorization;
+  // A DPoP-bound token (Token::dpop_jkt): the key that signs each attempt's
+  // proof, and the proofs' "ath", computed once per token. Null: bearer.
+  std::shared_ptr<const DpopKey> dpop_key;
+  std::string dpop_ath;
   // Not OK while refreshing has stopped for good (session expired, client
   // rejected): calls fail at once with it.
   absl::Status terminal;
@@ -44,9 +50,13 @@ class TokenPublisher {
  public:
   using Snapshot = std::shared_ptr<const TokenSnapshot>;
 
-  TokenPublisher();
+  // `dpop_key`: the refresher's (TokenRefresher::dpop_key), or null.
+  explicit TokenPublisher(std::shared_ptr<const DpopKey> dpop_key = nullptr);
   TokenPublisher(const TokenPublisher&) = delete;
   TokenPublisher& operator=(const TokenPublisher&) = delete;
+
+  // The thumbprint of the DPoP key; empty: none.
+  const std::string& dpop_jkt() const { return dpop_jkt_; }
 
   // Publishes `generation` (the refresh state's). The coordinator calls it
   // under its own lock, so that snapshots are published in the order of its
@@ -84,6 +94,8 @@ class TokenPublisher {
 
  private:
   const uint64_t id_;  // distinguishes publishers in the per-thread cache
+  const std::shared_ptr<const DpopKey> dpop_key_;
+  const std::string dpop_jkt_;
   // Bumped (release) after every Publish; read (acquire) by Current().
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> rejected_{0};

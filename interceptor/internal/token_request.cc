@@ -1,7 +1,6 @@
 #include "interceptor/internal/token_request.h"
 
 #include <algorithm>
-#include <fstream>
 #include <iterator>
 
 #include "absl/strings/ascii.h"
@@ -13,7 +12,6 @@ namespace authrefresh {
 namespace internal {
 namespace {
 
-constexpr size_t kMaxFileBytes = 64 * 1024;
 
 // A secret as the form carries it, and as a server may echo it: raw and
 // percent-encoded.
@@ -36,7 +34,7 @@ absl::StatusOr<std::string> ReadFileParameter(absl::string_view name, const std:
   if (!content) {
     return absl::UnavailableError(absl::StrCat("cannot read the ", name, " file ", ShowPath(path),
                                                " (missing, unreadable or over ",
-                                               kMaxFileBytes / 1024, " KiB)"));
+                                               kMaxSmallFileBytes / 1024, " KiB)"));
   }
   std::string value(absl::StripAsciiWhitespace(*content));
   if (value.empty()) {
@@ -76,20 +74,6 @@ std::string FormEncode(absl::string_view value) {
   return out;
 }
 
-std::string ShowPath(absl::string_view path) {
-  const bool looks_like_content =
-      path.size() > 256 || absl::StrContains(path, "-----") ||
-      std::any_of(path.begin(), path.end(), [](char c) {
-        const unsigned char u = static_cast<unsigned char>(c);
-        return u < 0x20 || u >= 0x7f;
-      });
-  if (looks_like_content) {
-    return "(not shown: the value does not look like a file path; is it the "
-           "file's content?)";
-  }
-  return std::string(path);
-}
-
 bool LooksLikeCompactJws(absl::string_view value) {
   int dots = 0;
   size_t segment = 0;  // length of the current segment
@@ -118,19 +102,6 @@ bool IsAbsoluteUri(absl::string_view uri) {
     }
   }
   return true;
-}
-
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string content;
-  char buffer[4096];
-  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
-    content.append(buffer, static_cast<size_t>(in.gcount()));
-    if (content.size() > kMaxFileBytes) return std::nullopt;
-  }
-  if (in.bad()) return std::nullopt;
-  return content;
 }
 
 absl::StatusOr<TokenRequestBody> BuildTokenRequest(

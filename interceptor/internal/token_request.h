@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "interceptor/internal/jws.h"
+#include "interceptor/internal/small_file.h"  // ReadSmallFile, ShowPath
 #include "interceptor/token_refresher.h"
 
 namespace authrefresh {
@@ -83,14 +84,6 @@ absl::StatusOr<TokenRequestBody> BuildTokenRequest(
 // application/x-www-form-urlencoded value encoding (WHATWG URL, as libcurl's
 // curl_easy_escape): unreserved characters as they are, others %XX.
 std::string FormEncode(absl::string_view value);
-
-// Reads a whole small file (at most 64 KiB); nullopt when it cannot be read.
-std::optional<std::string> ReadSmallFile(const std::string& path);
-
-// A file path as it may appear in a status: quoted as it is when it looks
-// like a path, and not at all when it looks like what the file should hold
-// (PEM text or a token pasted into a *_file option by mistake).
-std::string ShowPath(absl::string_view path);
 
 // Whether `value` has the shape of a JWS in compact serialization: three
 // base64url segments joined by dots, the first two not empty. Not a

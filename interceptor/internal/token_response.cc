@@ -51,8 +51,18 @@ absl::Status CheckGrantedToken(const Token& token) {
 
 absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
                                         absl::Time sent_at,
-                                        const std::vector<std::string>& secrets) {
-  if (!absl::EqualsIgnoreCase(response.token_type(), "Bearer")) {
+                                        const std::vector<std::string>& secrets,
+                                        const ExpectedTokenType& expected) {
+  const bool bearer = absl::EqualsIgnoreCase(response.token_type(), "Bearer");
+  const bool dpop = !expected.dpop_jkt.empty();
+  if (dpop && bearer && !expected.accept_bearer) {
+    return absl::FailedPreconditionError(
+        "the token service answered token_type \"Bearer\" to a DPoP request: it does not "
+        "bind this client's tokens to its key (enable DPoP for the client there, or set "
+        "HttpTokenRefresherOptions::dpop.accept_bearer)");
+  }
+  const bool bound = dpop && absl::EqualsIgnoreCase(response.token_type(), "DPoP");
+  if (!bearer && !bound) {
     // token_type is untrusted and may carry anything, even a token: show a
     // bounded, escaped excerpt with every secret taken out first.
     std::string shown = response.token_type();
@@ -65,7 +75,7 @@ absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
     }
     return Malformed(absl::StrCat("token_type is \"",
                                   absl::CHexEscape(absl::string_view(shown).substr(0, 32)),
-                                  "\", expected \"Bearer\""));
+                                  "\", expected \"", dpop ? "DPoP" : "Bearer", "\""));
   }
   if (response.expires_in() < 0) {
     return Malformed(absl::StrCat("expires_in is negative (", response.expires_in(), ")"));
@@ -75,11 +85,22 @@ absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
   token.refresh_token = response.refresh_token();
   token.scope = response.scope();
   token.issued_at = sent_at;
+  if (bound) token.dpop_jkt = expected.dpop_jkt;
   // absl::Seconds saturates to InfiniteDuration on overflow.
   token.expires_at = response.expires_in() == 0
                          ? absl::InfiniteFuture()
                          : sent_at + absl::Seconds(response.expires_in());
   if (absl::Status s = CheckGrantedToken(token); !s.ok()) return s;
+  return token;
+}
+
+Token UsableWithKey(Token token, absl::string_view key_jkt) {
+  if (!token.dpop_jkt.empty() && token.dpop_jkt != key_jkt) {
+    token.access_token.clear();
+    token.expires_at = absl::InfiniteFuture();
+    token.issued_at = absl::InfinitePast();
+    token.dpop_jkt.clear();
+  }
   return token;
 }
 

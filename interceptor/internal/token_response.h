@@ -39,16 +39,36 @@ absl::Status CheckTokenSyntax(absl::string_view token, absl::string_view what);
 // answer may be well formed), never containing the tokens.
 absl::Status CheckGrantedToken(const Token& token);
 
+// The token_type a grant expects: "Bearer", or "DPoP" when the request
+// carried a proof of the key with thumbprint `dpop_jkt`.
+struct ExpectedTokenType {
+  std::string dpop_jkt;  // empty: Bearer
+  // With dpop_jkt: a "Bearer" answer is taken as a bearer token instead of
+  // refused (HttpTokenRefresherOptions::Dpop::accept_bearer).
+  bool accept_bearer = false;
+};
+
 // `response` as the Token of TokenRefresher::Done: expires_in counts from
 // `sent_at` (when the request was sent; also the token's issued_at), 0
 // meaning "no expiry given"; an empty refresh_token or scope stays empty.
-// A malformed response (token_type other than Bearer, negative expires_in, a
-// token that fails CheckGrantedToken) yields INTERNAL "malformed token
-// response: ...", which never contains the response's tokens or `secrets`
-// (what the request presented: the refresh token, a client secret).
+// A malformed response (token_type other than `expected`'s, negative
+// expires_in, a token that fails CheckGrantedToken) yields INTERNAL
+// "malformed token response: ...", which never contains the response's
+// tokens or `secrets` (what the request presented: the refresh token, a
+// client secret). A "Bearer" answer to a DPoP request (unless accepted) is
+// FAILED_PRECONDITION: the token service does not do DPoP for this client,
+// which no retry fixes. A "DPoP" answer gets Token::dpop_jkt.
 absl::StatusOr<Token> TokenFromResponse(const v1::TokenResponse& response,
                                         absl::Time sent_at,
-                                        const std::vector<std::string>& secrets = {});
+                                        const std::vector<std::string>& secrets = {},
+                                        const ExpectedTokenType& expected = {});
+
+// `token` as a TokenManager whose refresher has the DPoP key with
+// thumbprint `key_jkt` (empty: none) can use it: a token bound to another
+// key (Token::dpop_jkt) loses its access token, so that the first call gets
+// a new one (the refresh token is kept: a token service that bound it to
+// the old key refuses it, and the session ends).
+Token UsableWithKey(Token token, absl::string_view key_jkt);
 
 // When a grant's expires_in counts from: `request.requested_at`, or
 // absl::Now() when the caller did not say.
