@@ -2,8 +2,9 @@
 // dpop_check.js (a verifier a test drives line by line) and server.js's
 // token endpoint. A verifier remembers every jti it accepted.
 //
-// verify({proof, htm, htu, nonce?, access_token?, jkt?, now?}) resolves to
-// {ok: true, alg, jkt, jwk} or {ok: false, error, alg?, jkt?}; `error` never
+// verify({proof, htm, htu, nonce? | nonces?, access_token?, jkt?, now?}) resolves to
+// {ok: true, alg, jkt, jwk} or {ok: false, error, alg?, jkt?} (`nonces`: any
+// of them is accepted, as a server does for a while after it rotated); `error` never
 // quotes the proof or a token.
 'use strict';
 const crypto = require('crypto');
@@ -40,7 +41,8 @@ function createDpopVerifier() {
     if (typeof payload.jti !== 'string' || payload.jti.length < 16) return fail('no jti');
     if (seenJti.has(payload.jti)) return fail('jti replayed');
     seenJti.add(payload.jti);
-    if ((req.nonce || undefined) !== payload.nonce) return fail('nonce does not match');
+    const nonces = Array.isArray(req.nonces) ? req.nonces : [req.nonce || undefined];
+    if (!nonces.includes(payload.nonce)) return fail('nonce does not match');
     const ath = req.access_token
       ? crypto.createHash('sha256').update(req.access_token).digest('base64url')
       : undefined;

@@ -74,8 +74,9 @@
 //                          current nonce, else 400 use_dpop_nonce with a
 //                          DPoP-Nonce header, which every /token answer then
 //                          carries; rotate_nonce: a new nonce now;
-//   POST /test/token-binding {access_token} -> {jkt}: the thumbprint of the
-//                          key the token is bound to, "" for a Bearer token;
+//   POST /test/token-binding {access_token} -> {jkt, active}: the thumbprint
+//                          of the key the token is bound to, "" for a Bearer
+//                          token; whether the token is live;
 //   GET  /test/stats       counters, see `stats` below.
 'use strict';
 
@@ -659,7 +660,9 @@ async function route(req, res) {
   }
   if (req.method === 'POST' && url.pathname === '/test/token-binding') {
     const { access_token: token } = JSON.parse(raw || '{}');
-    return send(res, 200, { jkt: dpopBound.get(token) || '' });
+    const record = accessTokens.get(token);
+    const active = !!record && record.accessTokenExpiresAt > new Date();
+    return send(res, 200, { jkt: dpopBound.get(token) || '', active });
   }
   if (req.method === 'POST' && url.pathname === '/test/seed') {
     const { client_id: clientId, scope } = JSON.parse(raw || '{}');

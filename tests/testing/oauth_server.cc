@@ -154,13 +154,16 @@ void OAuthServer::SetDpop(const std::string& mode, bool require_nonce, bool rota
   EXPECT_EQ(r.status, 200) << "/test/dpop " << mode;
 }
 
-std::string OAuthServer::TokenBinding(const std::string& access_token) {
+std::string OAuthServer::TokenBinding(const std::string& access_token, bool* active) {
   google::protobuf::Struct request;
   (*request.mutable_fields())["access_token"].set_string_value(access_token);
   std::string json;
   EXPECT_TRUE(google::protobuf::util::MessageToJsonString(request, &json).ok());
   const HttpReply r = Post("/test/token-binding", json, "application/json");
   google::protobuf::Struct answer = ParseJson(r.body);
+  if (active != nullptr) {
+    *active = answer.fields().contains("active") && answer.fields().at("active").bool_value();
+  }
   return answer.fields().contains("jkt") ? answer.fields().at("jkt").string_value() : "";
 }
 

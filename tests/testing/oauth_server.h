@@ -117,8 +117,8 @@ class OAuthServer {
   // POST /test/dpop: DPoP at /token ("off", "accept", "require"), its nonce.
   void SetDpop(const std::string& mode, bool require_nonce, bool rotate_nonce = false);
   // The RFC 7638 thumbprint of the key `access_token` is bound to; "" for a
-  // Bearer token.
-  std::string TokenBinding(const std::string& access_token);
+  // Bearer token. `active`: whether the token is live (issued, not expired).
+  std::string TokenBinding(const std::string& access_token, bool* active = nullptr);
 
  private:
   OAuthServer() = default;
