@@ -55,6 +55,12 @@ TEST(BearerChallengeError, ReadsTheErrorParameterOfABearerChallenge) {
   EXPECT_EQ(BearerChallengeError(R"(  Bearer ERROR = "x" )"), "x");
   EXPECT_EQ(BearerChallengeError(R"(Basic realm="x", error="invalid_token")"), "");
   EXPECT_EQ(BearerChallengeError("Bearer realm=\"x\""), "");
+  // DPoP challenges (RFC 9449 section 7.1) too, and no other scheme.
+  EXPECT_EQ(BearerChallengeError(R"(DPoP error="use_dpop_nonce", algs="ES256")"), "use_dpop_nonce");
+  EXPECT_EQ(BearerChallengeError(R"(dpop algs="ES256", error=invalid_dpop_proof)"),
+            "invalid_dpop_proof");
+  EXPECT_EQ(BearerChallengeError(R"(DPoPx error="x")"), "");
+  EXPECT_EQ(BearerChallengeError(R"(Bearerx error="x")"), "");
 }
 
 ServerMetadata Challenge(const char* value) {
@@ -72,8 +78,14 @@ TEST(IsServerRejection, UnauthenticatedFromTheServerUnlessTheScopeIsTooNarrow) {
   const ServerMetadata scope = Challenge(R"(Bearer error="insufficient_scope")");
   EXPECT_FALSE(IsServerRejection({unauth, scope, none}));  // in the headers
   EXPECT_FALSE(IsServerRejection({unauth, none, scope}));  // or the trailers
-  EXPECT_FALSE(IsServerRejection({grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"),
-                                  none, none}));
+  // A DPoP proof the server refused is not the token's fault.
+  for (const char* proof :
+       {R"(DPoP error="use_dpop_nonce")", R"(DPoP error="invalid_dpop_proof")"}) {
+    EXPECT_FALSE(IsServerRejection({unauth, none, Challenge(proof)})) << proof;
+  }
+  EXPECT_TRUE(IsServerRejection({unauth, none, Challenge(R"(DPoP error="invalid_token")")}));
+  EXPECT_FALSE(
+      IsServerRejection({grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"), none, none}));
   EXPECT_FALSE(IsServerRejection({grpc::Status::OK, none, none}));
 }
 
@@ -95,8 +107,8 @@ TEST(IsClientGenerated, TheClientsOwnUnauthenticatedStatuses) {
 // authrefresh's own status for it: UNAUTHENTICATED, as gRPC's call
 // credentials give it, with a message that says what to do.
 TEST(InsecureTransport, RefusalIsRecognisedAndRestatedAsUnauthenticated) {
-  EXPECT_TRUE(IsInsecureTransportRefusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                                      kInsecure)));
+  EXPECT_TRUE(
+      IsInsecureTransportRefusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, kInsecure)));
   EXPECT_FALSE(IsInsecureTransportRefusal(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x")));
   const grpc::Status s = InsecureTransportStatus();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);

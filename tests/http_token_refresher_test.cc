@@ -28,9 +28,9 @@ namespace {
 using Auth = HttpTokenRefresherOptions::ClientAuth;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
-using testing::IsOk;
 using testing::IntrospectingEcho;
+using testing::IsOk;
+using ::testing::Not;
 using testing::OAuthServer;
 using testing::StatusIs;
 
@@ -99,8 +99,8 @@ class HttpRefresherTest : public ::testing::Test {
         Refresher(std::move(options)), std::move(m));
     InterceptorOptions i;
     i.allow_insecure_transport = true;  // loopback
-    stub_ = test::Echo::NewStub(CreateAuthRefreshChannel(
-        address_, grpc::InsecureChannelCredentials(), manager_, i));
+    stub_ = test::Echo::NewStub(
+        CreateAuthRefreshChannel(address_, grpc::InsecureChannelCredentials(), manager_, i));
   }
 
   grpc::Status Say(const std::string& text = "hi") {
@@ -202,10 +202,9 @@ TEST_F(HttpRefresherTest, RevokedSessionEndsWithOnSessionExpiredAndAClearStatus)
   oauth_->ExpireAccessTokens();
   const grpc::Status s = Say();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_THAT(s.error_message(), AllOf(HasSubstr("session expired, log in again"),
-                                       HasSubstr("invalid_grant"),
-                                       Not(HasSubstr(session.refresh_token)),
-                                       Not(HasSubstr(session.access_token))));
+  EXPECT_THAT(s.error_message(),
+              AllOf(HasSubstr("session expired, log in again"), HasSubstr("invalid_grant"),
+                    Not(HasSubstr(session.refresh_token)), Not(HasSubstr(session.access_token))));
   ASSERT_EQ(expired().size(), 1u);
   EXPECT_THAT(expired()[0], StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_EQ(oauth_->Stat("refresh_grants_failed"), 1);
@@ -324,6 +323,55 @@ TEST_F(HttpRefresherTest, ServerFaultsAreTransientAndCarryRetryAfter) {
   EXPECT_EQ(oauth_->Stat("token_requests"), 6);  // the redirect was not followed
 }
 
+TEST_F(HttpRefresherTest, ANonceChallengeIsAnsweredOnceAndNeverLooped) {
+  absl::StatusOr<std::shared_ptr<const DpopKey>> key = DpopKey::Generate();
+  ASSERT_THAT(key.status(), IsOk());
+  HttpTokenRefresherOptions o = Options(Auth::kNone);
+  o.dpop.key = *key;
+  auto refresher = Refresher(std::move(o));
+  const std::string challenge = R"({"error":"use_dpop_nonce","error_description":"nonce"})";
+  // A server that challenges every request: the grant is sent again once,
+  // with the nonce, not more, and fails as the server said.
+  oauth_->Script(400, R"({"dpop-nonce":"n-1"})", &challenge, 0, 2);
+  EXPECT_THAT(RefreshOnce(*refresher, "rt-x"),
+              StatusIs(absl::StatusCode::kUnknown, HasSubstr("use_dpop_nonce")));
+  EXPECT_EQ(oauth_->Stat("token_requests"), 2);
+  // A challenge that repeats the nonce the request carried is not worth a
+  // second request: the next grant carries n-1, and is answered n-1 again.
+  oauth_->Script(400, R"({"dpop-nonce":"n-1"})", &challenge);
+  EXPECT_THAT(RefreshOnce(*refresher, "rt-x"),
+              StatusIs(absl::StatusCode::kUnknown, HasSubstr("use_dpop_nonce")));
+  EXPECT_EQ(oauth_->Stat("token_requests"), 3);
+  // An invalid nonce is never sent.
+  const std::string bad_nonce = R"({"error":"use_dpop_nonce"})";
+  oauth_->Script(400, R"({"dpop-nonce":"a \"quoted\" nonce"})", &bad_nonce);
+  EXPECT_THAT(RefreshOnce(*refresher, "rt-x"), StatusIs(absl::StatusCode::kUnknown));
+  EXPECT_EQ(oauth_->Stat("token_requests"), 4);
+}
+
+TEST_F(HttpRefresherTest, DpopOptionsAreChecked) {
+  HttpTokenRefresherOptions o = Options(Auth::kNone);
+  o.dpop.accept_bearer = true;
+  EXPECT_THAT(MakeHttpTokenRefresher(o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dpop.accept_bearer")));
+  // With accept_bearer, a server without DPoP gives bearer tokens.
+  absl::StatusOr<std::shared_ptr<const DpopKey>> key = DpopKey::Generate();
+  ASSERT_THAT(key.status(), IsOk());
+  o.dpop.key = *key;
+  auto refresher = Refresher(o);
+  ASSERT_NE(refresher, nullptr);
+  EXPECT_EQ(refresher->dpop_key(), *key);
+  const OAuthServer::Session session = oauth_->Seed("public-app");
+  absl::StatusOr<Token> token = RefreshOnce(*refresher, session.refresh_token);
+  ASSERT_THAT(token.status(), IsOk());
+  EXPECT_EQ(token->dpop_jkt, "");
+  // Without it, the same answer is a rejected client.
+  o.dpop.accept_bearer = false;
+  auto strict = Refresher(o);
+  EXPECT_THAT(RefreshOnce(*strict, token->refresh_token),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("accept_bearer")));
+}
+
 TEST_F(HttpRefresherTest, SlowEndpointTimesOutAsDeadlineExceeded) {
   HttpTokenRefresherOptions o = Options();
   o.timeout = absl::Milliseconds(300);
@@ -354,7 +402,7 @@ TEST_F(HttpRefresherTest, DestroyingTheRefresherAbortsTheGrantWithoutWaiting) {
   const absl::Time start = absl::Now();
   refresher.reset();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));  // not the 10 s answer
-  ASSERT_TRUE(done.HasBeenNotified());  // the callback ran, exactly once
+  ASSERT_TRUE(done.HasBeenNotified());               // the callback ran, exactly once
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kCancelled));
 }
 
@@ -370,8 +418,8 @@ TEST_F(HttpRefresherTest, DestroyingTheRefresherBeforeItsWorkerStartsStillAnswer
     refresher.reset();  // joins the worker: the callback has run by now
     EXPECT_EQ(calls, 1);
     // Either the grant got through (an unknown refresh token) or it was cut.
-    EXPECT_THAT(status.code(), ::testing::AnyOf(absl::StatusCode::kCancelled,
-                                                absl::StatusCode::kUnauthenticated));
+    EXPECT_THAT(status.code(),
+                ::testing::AnyOf(absl::StatusCode::kCancelled, absl::StatusCode::kUnauthenticated));
   }
 }
 

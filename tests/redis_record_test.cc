@@ -16,8 +16,8 @@ namespace {
 
 using internal::RedisRecordCodec;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::IsOk;
+using ::testing::Not;
 using testing::StatusIs;
 
 using Fields = absl::flat_hash_map<absl::string_view, absl::string_view>;
@@ -35,8 +35,8 @@ absl::StatusOr<SharedRecord> RoundTrip(const RedisRecordCodec& out, const RedisR
   return in.Decode(fields);
 }
 
-const SharedRecord kRecord{7, Token{"at-7", "rt-7", absl::FromUnixMillis(1'900'000'000'123),
-                                    "read", absl::FromUnixMillis(1'899'999'000'456)}};
+const SharedRecord kRecord{7, Token{"at-7", "rt-7", absl::FromUnixMillis(1'900'000'000'123), "read",
+                                    absl::FromUnixMillis(1'899'999'000'456)}};
 
 TEST(RedisRecord, RoundTripsEveryFieldToTheMillisecond) {
   RedisRecordCodec clear("app:", "");
@@ -54,6 +54,20 @@ TEST(RedisRecord, RoundTripsEveryFieldToTheMillisecond) {
   EXPECT_EQ(stored.count("encryption"), 0u);
 }
 
+TEST(RedisRecord, ADpopBoundTokenKeepsItsKeyThumbprint) {
+  RedisRecordCodec clear("app:", "");
+  SharedRecord bound = kRecord;
+  bound.token.dpop_jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+  std::map<std::string, std::string> stored;
+  absl::StatusOr<SharedRecord> back = RoundTrip(clear, clear, bound, &stored);
+  ASSERT_THAT(back.status(), IsOk());
+  EXPECT_EQ(back->token.dpop_jkt, bound.token.dpop_jkt);
+  EXPECT_EQ(stored.at("dpop_jkt"), bound.token.dpop_jkt);
+  std::map<std::string, std::string> bearer;
+  ASSERT_THAT(RoundTrip(clear, clear, kRecord, &bearer).status(), IsOk());
+  EXPECT_EQ(bearer.count("dpop_jkt"), 0u);
+}
+
 TEST(RedisRecord, NeverAndUnknownAreZeroAndARecordOfTheLastVersionHasNoIssueTime) {
   RedisRecordCodec clear("app:", "");
   absl::StatusOr<SharedRecord> back =
@@ -61,8 +75,8 @@ TEST(RedisRecord, NeverAndUnknownAreZeroAndARecordOfTheLastVersionHasNoIssueTime
   ASSERT_THAT(back.status(), IsOk());
   EXPECT_EQ(back->token.expires_at, absl::InfiniteFuture());
   EXPECT_EQ(back->token.issued_at, absl::InfinitePast());
-  absl::StatusOr<SharedRecord> old = clear.Decode(
-      Fields{{"generation", "3"}, {"access_token", "a"}, {"expires_at", "5000"}});
+  absl::StatusOr<SharedRecord> old =
+      clear.Decode(Fields{{"generation", "3"}, {"access_token", "a"}, {"expires_at", "5000"}});
   ASSERT_THAT(old.status(), IsOk());
   EXPECT_EQ(old->token.issued_at, absl::InfinitePast());
   EXPECT_EQ(clear.Decode(Fields{})->generation, 0u);  // no record
@@ -101,7 +115,9 @@ TEST(RedisRecord, AMalformedFieldIsNamedNeverQuoted) {
                 StatusIs(absl::StatusCode::kInternal, HasSubstr("'generation'")));
   }
   absl::Status s =
-      clear.Decode(Fields{{"generation", "1"}, {"access_token", "at-SECRET"}, {"expires_at", "soon"}})
+      clear
+          .Decode(
+              Fields{{"generation", "1"}, {"access_token", "at-SECRET"}, {"expires_at", "soon"}})
           .status();
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInternal, HasSubstr("'expires_at'")));
   EXPECT_THAT(s.message(), Not(HasSubstr("SECRET")));

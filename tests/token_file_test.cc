@@ -25,8 +25,8 @@ using internal::SerializeTokenFile;
 using internal::TokenFile;
 using internal::WriteFileAtomically;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::IsOk;
+using ::testing::Not;
 using testing::StatusIs;
 
 std::string TempDir() {
@@ -53,6 +53,27 @@ TEST(TokenFile, RoundTripsEveryFieldToTheNanosecond) {
   EXPECT_EQ(back->token.expires_at, f.token.expires_at);
   EXPECT_EQ(back->token.issued_at, f.token.issued_at);
   EXPECT_EQ(back->token.scope, "read write");
+}
+
+TEST(TokenFile, ADpopBoundTokenKeepsItsKeyThumbprint) {
+  TokenFile f;
+  f.token = Token{"at-1", "rt-1", absl::InfiniteFuture(), "", absl::InfinitePast()};
+  f.token.dpop_jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+  absl::StatusOr<std::string> text = SerializeTokenFile(f);
+  ASSERT_THAT(text.status(), IsOk());
+  EXPECT_THAT(*text,
+              ::testing::EndsWith("\ndpop_jkt=NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs\n"));
+  absl::StatusOr<TokenFile> back = ParseTokenFile(*text, "f");
+  ASSERT_THAT(back.status(), IsOk());
+  EXPECT_EQ(back->token.dpop_jkt, f.token.dpop_jkt);
+  // A bearer token writes no such line.
+  f.token.dpop_jkt.clear();
+  EXPECT_THAT(*SerializeTokenFile(f), ::testing::Not(::testing::HasSubstr("dpop_jkt")));
+  // Something else in its place is corruption.
+  std::string bad = *text;
+  bad.replace(bad.find("dpop_jkt=") + 9, 4, "a b=");
+  EXPECT_THAT(ParseTokenFile(bad, "f").status(),
+              StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("bad dpop_jkt")));
 }
 
 TEST(TokenFile, WithoutGenerationAndWithTheUnknownTimes) {
@@ -104,9 +125,9 @@ TEST(TokenFile, ACorruptFileIsDataLossNamingThePathAndNeverQuotingIt) {
 }
 
 TEST(TokenFile, AScopeWithALineBreakCannotBeWritten) {
-  EXPECT_THAT(SerializeTokenFile({std::nullopt, Token{"a", "", absl::InfiniteFuture(), "x\ny"}})
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      SerializeTokenFile({std::nullopt, Token{"a", "", absl::InfiniteFuture(), "x\ny"}}).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(WriteFileAtomically, ReplacesTheFileWithMode0600AndLeavesNoTemporaryFile) {

@@ -12,16 +12,16 @@
 namespace authrefresh {
 namespace {
 
+using internal::CheckGrantedToken;
 using internal::CheckTokenSyntax;
 using internal::kMaxTokenBytes;
-using internal::CheckGrantedToken;
 using internal::TokenFromResponse;
 using internal::WithKeptFields;
 using ::testing::AllOf;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::Bearer;
+using ::testing::HasSubstr;
 using testing::IsOk;
+using ::testing::Not;
 using testing::StatusIs;
 
 const absl::Time kSent = absl::FromUnixSeconds(1'700'000'000);
@@ -38,6 +38,43 @@ TEST(TokenFromResponse, BuildsTheToken) {
   EXPECT_EQ(t->scope, "read write");
 }
 
+TEST(TokenFromResponse, ADpopGrantWantsADpopToken) {
+  const internal::ExpectedTokenType dpop{"jkt-of-the-key", false};
+  v1::TokenResponse r = Bearer("at-new", "rt-new", 300);
+  r.set_token_type("DPoP");
+  absl::StatusOr<Token> bound = TokenFromResponse(r, kSent, {}, dpop);
+  ASSERT_THAT(bound, IsOk());
+  EXPECT_EQ(bound->dpop_jkt, "jkt-of-the-key");
+  // Without DPoP asked, a DPoP answer is malformed.
+  EXPECT_THAT(TokenFromResponse(r, kSent),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("expected \"Bearer\"")));
+  // A downgrade to Bearer is a rejected client unless accepted.
+  r.set_token_type("Bearer");
+  EXPECT_THAT(TokenFromResponse(r, kSent, {}, dpop),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("accept_bearer")));
+  absl::StatusOr<Token> downgraded =
+      TokenFromResponse(r, kSent, {}, internal::ExpectedTokenType{"jkt-of-the-key", true});
+  ASSERT_THAT(downgraded, IsOk());
+  EXPECT_EQ(downgraded->dpop_jkt, "");
+  r.set_token_type("mac");
+  EXPECT_THAT(TokenFromResponse(r, kSent, {}, dpop),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("expected \"DPoP\"")));
+}
+
+TEST(UsableWithKey, ATokenBoundToAnotherKeyLosesItsAccessToken) {
+  Token t{"at", "rt", kSent + absl::Hours(1), "s", kSent};
+  t.dpop_jkt = "old-key";
+  const Token same = internal::UsableWithKey(t, "old-key");
+  EXPECT_EQ(same.access_token, "at");
+  const Token other = internal::UsableWithKey(t, "new-key");
+  EXPECT_EQ(other.access_token, "");
+  EXPECT_EQ(other.refresh_token, "rt");
+  EXPECT_EQ(other.dpop_jkt, "");
+  EXPECT_EQ(internal::UsableWithKey(t, "").access_token, "");
+  t.dpop_jkt.clear();  // a bearer token is usable with or without a key
+  EXPECT_EQ(internal::UsableWithKey(t, "new-key").access_token, "at");
+}
+
 TEST(TokenFromResponse, WhatTheAnswerLeftOutStaysEmptyAndNoExpiryIsNever) {
   absl::StatusOr<Token> t = TokenFromResponse(Bearer("at-new", "", 0), kSent);
   ASSERT_THAT(t, IsOk());
@@ -52,8 +89,8 @@ TEST(WithKeptFields, KeepsTheRefreshTokenAndScopeTheAnswerDidNotCarry) {
   EXPECT_EQ(kept.access_token, "at-new");
   EXPECT_EQ(kept.refresh_token, "rt-old");
   EXPECT_EQ(kept.scope, "read");
-  Token rotated = WithKeptFields(Token{"at-new", "rt-new", absl::InfiniteFuture(), "write"},
-                                 previous);
+  Token rotated =
+      WithKeptFields(Token{"at-new", "rt-new", absl::InfiniteFuture(), "write"}, previous);
   EXPECT_EQ(rotated.refresh_token, "rt-new");
   EXPECT_EQ(rotated.scope, "write");
 }
@@ -100,12 +137,11 @@ class MalformedResponse : public ::testing::TestWithParam<Malformed> {};
 TEST_P(MalformedResponse, IsRejectedWithAClearErrorThatHidesTheToken) {
   const Malformed& m = GetParam();
   absl::StatusOr<Token> t = TokenFromResponse(m.response, kSent);
-  EXPECT_THAT(t, StatusIs(absl::StatusCode::kInternal,
-                          ::testing::AllOf(HasSubstr("malformed token response"),
-                                           HasSubstr(m.problem))));
+  EXPECT_THAT(
+      t, StatusIs(absl::StatusCode::kInternal,
+                  ::testing::AllOf(HasSubstr("malformed token response"), HasSubstr(m.problem))));
   if (!m.response.access_token().empty()) {
-    EXPECT_THAT(std::string(t.status().message()),
-                Not(HasSubstr(m.response.access_token())));
+    EXPECT_THAT(std::string(t.status().message()), Not(HasSubstr(m.response.access_token())));
   }
 }
 
@@ -130,15 +166,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "0x0d at offset 2"},
         Malformed{"Nul", With([](auto& r) { r.set_access_token(std::string("ab\0c", 4)); }),
                   "0x00 at offset 2"},
-        Malformed{"Space", With([](auto& r) { r.set_access_token("ab cd"); }),
-                  "0x20 at offset 2"},
+        Malformed{"Space", With([](auto& r) { r.set_access_token("ab cd"); }), "0x20 at offset 2"},
         Malformed{"NonAscii", With([](auto& r) { r.set_access_token("tok\xc3\xa9"); }),
                   "0xc3 at offset 3"},
         Malformed{"SixteenKiB",
                   With([](auto& r) { r.set_access_token(std::string(16 * 1024, 'a')); }),
                   "over the 7168-byte limit"},
-        Malformed{"BadRefreshToken",
-                  With([](auto& r) { r.set_refresh_token("rt\nnew"); }),
+        Malformed{"BadRefreshToken", With([](auto& r) { r.set_refresh_token("rt\nnew"); }),
                   "refresh_token has a byte"}),
     [](const ::testing::TestParamInfo<Malformed>& info) { return info.param.name; });
 
