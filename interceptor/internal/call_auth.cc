@@ -24,17 +24,6 @@ namespace {
 constexpr absl::Duration kWaitEndsBeforeDeadline = absl::Milliseconds(10);
 
 constexpr char kAuthorization[] = "authorization";
-constexpr char kDpopNonce[] = "dpop-nonce";
-
-// The token of `s`, with its DPoP proof when it is DPoP-bound.
-void Attach(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* creds_md,
-            size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
-  if (s.dpop_key != nullptr && dpop != nullptr) {
-    AttachWithProof(s, *dpop, creds_md, num_creds_md, status, error_details);
-  } else {
-    AttachNow(s, creds_md, num_creds_md);
-  }
-}
 
 // gRPC 1.51 reports a failed credentials plugin with this text before the
 // plugin's own message.
@@ -179,47 +168,12 @@ absl::StatusOr<std::shared_ptr<const DpopTarget>> CallAuth::DpopTargetOf(
   if (!config_->coordinator->dpop()) return nullptr;
   CallMutexLock lock(&mu_);
   if (dpop_ == nullptr) {
-    absl::StatusOr<std::string> htu =
-        DpopCallUri(context.service_url != nullptr ? context.service_url : "",
-                    context.method_name != nullptr ? context.method_name : "");
-    if (!htu.ok()) {
-      return absl::InternalError(absl::StrCat(
-          "authrefresh: no DPoP target for this call (gRPC's service URL and method): ",
-          htu.status().message()));
-    }
-    auto target = std::make_shared<DpopTarget>();
-    target->origin = std::string(DpopOrigin(*htu));
-    target->htu = *std::move(htu);
-    target->nonces = &config_->dpop_nonces;
-    first_nonce_ = target->nonces->Get(target->origin);
-    dpop_ = std::move(target);
+    absl::StatusOr<std::shared_ptr<const DpopTarget>> made =
+        MakeDpopTarget(context, &config_->dpop_nonces);
+    if (!made.ok()) return made.status();
+    dpop_ = *std::move(made);
   }
   return dpop_;
-}
-
-bool CallAuth::NewDpopNonce(const DpopTarget* dpop) {
-  if (dpop == nullptr) return false;
-  const std::string latest = dpop->nonces->Get(dpop->origin);
-  CallMutexLock lock(&mu_);
-  return latest != first_nonce_;
-}
-
-void CallAuth::KeepDpopNonce(const ServerMetadata& trailing_metadata) {
-  std::shared_ptr<const DpopTarget> target;
-  {
-    CallMutexLock lock(&mu_);
-    target = dpop_;
-  }
-  if (target == nullptr) return;
-  static const ServerMetadata* const kNone = new ServerMetadata();
-  for (const ServerMetadata* metadata :
-       {initial_metadata_ != nullptr ? initial_metadata_ : kNone, &trailing_metadata}) {
-    auto it = metadata->find(kDpopNonce);
-    if (it != metadata->end()) {
-      target->nonces->Update(target->origin,
-                             absl::string_view(it->second.data(), it->second.size()));
-    }
-  }
 }
 
 int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
@@ -254,7 +208,7 @@ int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
   if (mode_ == Mode::kSkip) {
     const TokenSnapshot& s = coordinator.Current();
     if (s.terminal.ok() && !s.authorization.empty()) {
-      Attach(s, dpop->get(), creds_md, num_creds_md, status, error_details);
+      AttachToken(s, dpop->get(), creds_md, num_creds_md, status, error_details);
       Carried(attempt, s.generation);
     }
     return 1;
@@ -271,7 +225,7 @@ int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
   // second attempt means the first one's token was rejected (or, rarely, a
   // transparent retry). Later attempts (an application's own policy with
   // more attempts) take whatever token is good.
-  if (attempt == 2 && !NewDpopNonce(dpop->get())) {
+  if (attempt == 2) {
     request.rejected_generation = last_generation_.load(std::memory_order_relaxed);
     request.ambiguous = config_->RetriesOtherCodes(info_->channel(), method());
     if (!request.ambiguous) coordinator.CountRejection();
@@ -282,7 +236,7 @@ int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
     const absl::Time now = coordinator.Now();
     if (coordinator.Sendable(s, now)) {
       coordinator.RefreshIfDue(s, now);
-      Attach(s, dpop->get(), creds_md, num_creds_md, status, error_details);
+      AttachToken(s, dpop->get(), creds_md, num_creds_md, status, error_details);
       Carried(attempt, s.generation);
       return 1;
     }
@@ -410,7 +364,14 @@ void CallAuth::OnStatus(grpc::Status* status,
     return;
   }
   if (mode_ == Mode::kUnset) return;
-  KeepDpopNonce(trailing_metadata);
+  {
+    std::shared_ptr<const DpopTarget> dpop;
+    {
+      CallMutexLock lock(&mu_);
+      dpop = dpop_;
+    }
+    if (dpop != nullptr) KeepDpopNonce(*dpop, initial_metadata_, trailing_metadata);
+  }
   Settle();
   RefreshCoordinator& coordinator = *config_->coordinator;
   const uint64_t generation = last_generation_.load(std::memory_order_relaxed);

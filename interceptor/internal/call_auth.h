@@ -90,12 +90,6 @@ class CallAuth final : public grpc::experimental::Interceptor {
   // has no DPoP key. INTERNAL if gRPC's service URL is not a URL.
   absl::StatusOr<std::shared_ptr<const DpopTarget>> DpopTargetOf(
       const grpc_auth_metadata_context& context) ABSL_LOCKS_EXCLUDED(mu_);
-  // Whether this replay (attempt 2) of a DPoP call follows a nonce the
-  // server gave since the first attempt: then it is the nonce the server
-  // refused (use_dpop_nonce), not the token, and no refresh is needed.
-  bool NewDpopNonce(const DpopTarget* dpop) ABSL_LOCKS_EXCLUDED(mu_);
-  // Keeps the `dpop-nonce` the server's answer carried.
-  void KeepDpopNonce(const ServerMetadata& trailing_metadata) ABSL_LOCKS_EXCLUDED(mu_);
 
   void OnSendInitialMetadata(grpc::experimental::InterceptorBatchMethods* m);
   void OnStatus(grpc::Status* status, const ServerMetadata& trailing_metadata);
@@ -171,10 +165,8 @@ class CallAuth final : public grpc::experimental::Interceptor {
   // StopReplay's (a call not replayed, not a token's failure), or a
   // cancellation counted when it happened.
   bool skip_failure_count_ ABSL_GUARDED_BY(mu_) = false;
-  // DPoP: the call's proof target, and the nonce its first attempt's proof
-  // carried (a replay after the server gave a new nonce needs no refresh).
+  // DPoP: where the call's proofs point (DpopTargetOf).
   std::shared_ptr<const DpopTarget> dpop_ ABSL_GUARDED_BY(mu_);
-  std::string first_nonce_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

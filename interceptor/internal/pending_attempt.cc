@@ -3,8 +3,6 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "grpc/slice.h"
 #include "grpc/support/string_util.h"
 
@@ -43,31 +41,12 @@ void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_cred
   *num_creds_md = 1;
 }
 
-namespace {
-
-// The proof of an attempt with `s`'s DPoP-bound token.
-absl::StatusOr<std::string> CallProof(const TokenSnapshot& s, const DpopTarget& target) {
-  const std::string nonce = target.nonces->Get(target.origin);
-  return s.dpop_key->Proof({.method = "POST",
-                            .uri = target.htu,
-                            .issued_at = absl::Now(),
-                            .nonce = nonce,
-                            .access_token_hash = s.dpop_ath});
-}
-
-absl::Status NoProof(const absl::Status& why) {
-  return absl::InternalError(
-      absl::StrCat("authrefresh: cannot make the call's DPoP proof: ", why.message()));
-}
-
-}  // namespace
-
 void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_metadata* creds_md,
                      size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
   absl::StatusOr<std::string> proof = CallProof(s, target);
   if (!proof.ok()) {
     *status = GRPC_STATUS_INTERNAL;
-    *error_details = gpr_strdup(std::string(NoProof(proof.status()).message()).c_str());
+    *error_details = gpr_strdup(std::string(proof.status().message()).c_str());
     return;
   }
   creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
@@ -75,6 +54,15 @@ void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_meta
   creds_md[1].key = grpc_slice_from_static_string(kDpop);
   creds_md[1].value = grpc_slice_from_copied_buffer(proof->data(), proof->size());
   *num_creds_md = 2;
+}
+
+void AttachToken(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* creds_md,
+                 size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
+  if (s.dpop_key != nullptr && dpop != nullptr) {
+    AttachWithProof(s, *dpop, creds_md, num_creds_md, status, error_details);
+  } else {
+    AttachNow(s, creds_md, num_creds_md);
+  }
 }
 
 void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
@@ -104,7 +92,7 @@ void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
         dpop != nullptr ? CallProof(**result, *dpop)
                         : absl::InternalError("a DPoP-bound token without the call's target");
     if (!proof.ok()) {
-      const std::string message(NoProof(proof.status()).message());
+      const std::string message(proof.status().message());
       cb(user_data, nullptr, 0, GRPC_STATUS_INTERNAL, message.c_str());
       return;
     }

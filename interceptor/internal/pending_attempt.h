@@ -18,7 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpc/grpc_security.h"
-#include "interceptor/internal/dpop.h"
+#include "interceptor/internal/call_dpop.h"
 #include "interceptor/internal/mutex.h"
 #include "interceptor/internal/token_publisher.h"
 
@@ -27,19 +27,16 @@ namespace internal {
 
 using Snapshot = TokenPublisher::Snapshot;
 
-// Where the DPoP proofs (RFC 9449 section 7) of one call's attempts point.
-struct DpopTarget {
-  std::string htu;     // "https://<authority>/<package.Service>/<Method>" (DpopCallUri)
-  std::string origin;  // DpopOrigin(htu): the key of the resource servers' nonces
-  DpopNonceCache* nonces = nullptr;  // the channel's; outlives the call
-};
-
 // Attaches `s`'s DPoP-bound token (s.dpop_key set) with a new proof for
-// `target`: htm POST, a fresh jti, iat now, the nonce `target.nonces` holds
-// for its origin, ath of the token. INTERNAL, naming no key, if signing
-// fails. Core takes ownership of the slices and of `error_details`.
+// `target` (CallProof), or fails the attempt INTERNAL if signing fails. Core
+// takes ownership of the slices and of `error_details`.
 void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_metadata* creds_md,
                      size_t* num_creds_md, grpc_status_code* status, const char** error_details);
+
+// `s`'s token: AttachWithProof when it is DPoP-bound (and `dpop` is set),
+// AttachNow otherwise.
+void AttachToken(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* creds_md,
+                 size_t* num_creds_md, grpc_status_code* status, const char** error_details);
 
 // A synchronous answer with `s`'s bearer token; core takes ownership of the
 // slices.

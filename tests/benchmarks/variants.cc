@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/grpc_security.h"
@@ -198,6 +199,26 @@ class PluginOnlyFactory final : public grpc::experimental::ClientInterceptorFact
   FixedHeaderCredentials pool_;
 };
 
+// The token service's grants bound to `key`, as a DPoP token service binds
+// them (the mock issues bearer tokens, and its echo service takes either).
+class DpopBoundRefresher final : public TokenRefresher {
+ public:
+  DpopBoundRefresher(std::unique_ptr<TokenRefresher> inner, std::shared_ptr<const DpopKey> key)
+      : inner_(std::move(inner)), key_(std::move(key)) {}
+  void Refresh(const GrantRequest& request, Done done) override {
+    inner_->Refresh(request, [done = std::move(done), jkt = key_->thumbprint()](
+                                 absl::StatusOr<Token> token) {
+      if (token.ok()) token->dpop_jkt = jkt;
+      done(std::move(token));
+    });
+  }
+  std::shared_ptr<const DpopKey> dpop_key() const override { return key_; }
+
+ private:
+  const std::unique_ptr<TokenRefresher> inner_;
+  const std::shared_ptr<const DpopKey> key_;
+};
+
 testing::MockServers::Options Tls() {
   testing::MockServers::Options o;
   o.tls = true;
@@ -224,6 +245,8 @@ const char* VariantName(Variant v) {
     case kATls: return "A plain /tls";
     case kCTls: return "C authrefresh /tls";
     case kDTls: return "D call credentials /tls";
+    case kETls: return "E authrefresh DPoP ES256 /tls";
+    case kFTls: return "F authrefresh DPoP EdDSA /tls";
     default: return "?";
   }
 }
@@ -292,6 +315,20 @@ Variants::Variants() : tls_servers_(Tls()) {
       tls, grpc::CompositeChannelCredentials(
                TlsCredentials(), grpc::AccessTokenCredentials(tls_token.access_token))));
   tls_header_ = "Bearer " + tls_token.access_token;
+
+  // E and F: DPoP-bound tokens of the same length.
+  for (auto [variant, algorithm, manager] :
+       {std::tuple{kETls, DpopKey::Algorithm::kES256, &es256_manager_},
+        std::tuple{kFTls, DpopKey::Algorithm::kEdDSA, &eddsa_manager_}}) {
+    std::shared_ptr<const DpopKey> key = *DpopKey::Generate(algorithm);
+    Token bound = tls_servers_.authority().Login();
+    bound.dpop_jkt = key->thumbprint();
+    *manager = TokenManager::Create(
+        bound, std::make_unique<DpopBoundRefresher>(
+                   MakeGrpcTokenRefresher(grpc::CreateChannel(tls, TlsCredentials())), key));
+    stubs_[variant] = test::Echo::NewStub(
+        CreateAuthRefreshChannel(tls, TlsCredentials(), *manager, tls_default));
+  }
 }
 
 grpc::Status SyncSay(Variants& v, Variant which, const test::EchoRequest& request) {

@@ -17,7 +17,11 @@
 //   S  C with its refresher shared between replicas (file-lock backend)
 //   M  C with metrics on (the Prometheus adapter on a registry)
 //   D  gRPC call credentials carrying the token (AccessTokenCredentials)
-// A and C also over TLS ("/tls"), beside D, which needs TLS. H is kept
+//   E  C with a DPoP-bound token (ES256): `authorization: DPoP <token>` and
+//      a new `dpop` proof per call (the server does not check the proof;
+//      tests/e2e/dpop_calls_test does)
+//   F  E with an EdDSA (Ed25519) key
+// A and C also over TLS ("/tls"), beside D, E and F, which need TLS. H is kept
 // beside them as the floor of the previous design, which hijacked calls.
 
 #ifndef AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
@@ -35,7 +39,7 @@
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kH, kP, kC, kS, kM, kATls, kCTls, kDTls, kVariantCount };
+enum Variant { kA, kB, kH, kP, kC, kS, kM, kATls, kCTls, kDTls, kETls, kFTls, kVariantCount };
 
 const char* VariantName(Variant v);
 
@@ -54,6 +58,7 @@ class Variants {
   std::string header_, tls_header_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<TokenManager> manager_, shared_manager_, metrics_manager_, tls_manager_;
+  std::shared_ptr<TokenManager> es256_manager_, eddsa_manager_;
   std::string shared_file_;
   std::vector<std::unique_ptr<test::Echo::Stub>> stubs_;
 };

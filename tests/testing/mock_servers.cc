@@ -371,6 +371,9 @@ grpc::Status MockEchoService::Authorize(grpc::ServerContext* context,
   if (it != context->client_metadata().end()) {
     const std::string value(it->second.data(), it->second.size());
     if (absl::StartsWith(value, "Bearer ")) token = value.substr(7);
+    // A DPoP-bound token (its proof is not checked here: the benchmarks'
+    // server; tests/e2e/dpop_calls_test checks proofs).
+    if (absl::StartsWith(value, "DPoP ")) token = value.substr(5);
   }
   {
     absl::MutexLock lock(&mu_);
