@@ -364,7 +364,7 @@ void CallAuth::OnStatus(grpc::Status* status,
     return;
   }
   if (mode_ == Mode::kUnset) return;
-  {
+  if (config_->coordinator->dpop()) {  // bearer calls take no lock here
     std::shared_ptr<const DpopTarget> dpop;
     {
       CallMutexLock lock(&mu_);

@@ -41,44 +41,46 @@ void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_cred
   *num_creds_md = 1;
 }
 
-void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_metadata* creds_md,
-                     size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
-  absl::StatusOr<std::string> proof = CallProof(s, target);
+namespace {
+
+// `s`'s token as the metadata of an answer, with its proof when it is
+// DPoP-bound; the caller owns a reference to each slice. INTERNAL, with
+// nothing filled in, when the proof cannot be made.
+absl::Status TokenMetadata(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* md,
+                           size_t* n) {
+  AttachNow(s, md, n);
+  if (s.dpop_key == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> proof =
+      dpop != nullptr
+          ? CallProof(s, *dpop)
+          : absl::InternalError("authrefresh: a DPoP-bound token without the call's target");
   if (!proof.ok()) {
-    *status = GRPC_STATUS_INTERNAL;
-    *error_details = gpr_strdup(std::string(proof.status().message()).c_str());
-    return;
+    grpc_slice_unref(md[0].value);
+    *n = 0;
+    return proof.status();
   }
-  creds_md[0].key = grpc_slice_from_static_string(kAuthorization);
-  creds_md[0].value = HeaderSlice(s);
-  creds_md[1].key = grpc_slice_from_static_string(kDpop);
-  creds_md[1].value = grpc_slice_from_copied_buffer(proof->data(), proof->size());
-  *num_creds_md = 2;
+  md[1].key = grpc_slice_from_static_string(kDpop);
+  md[1].value = grpc_slice_from_copied_buffer(proof->data(), proof->size());
+  *n = 2;
+  return absl::OkStatus();
 }
+
+}  // namespace
 
 void AttachToken(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* creds_md,
                  size_t* num_creds_md, grpc_status_code* status, const char** error_details) {
-  if (s.dpop_key != nullptr && dpop != nullptr) {
-    AttachWithProof(s, *dpop, creds_md, num_creds_md, status, error_details);
-  } else {
-    AttachNow(s, creds_md, num_creds_md);
+  const absl::Status made = TokenMetadata(s, dpop, creds_md, num_creds_md);
+  if (!made.ok()) {
+    *status = CoreCode(made);
+    *error_details = gpr_strdup(std::string(made.message()).c_str());
   }
 }
 
 void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
                size_t* num_creds_md, grpc_status_code* status, const char** error_details,
                const DpopTarget* dpop) {
-  if (result.ok() && (*result)->dpop_key != nullptr) {
-    if (dpop == nullptr) {
-      *status = GRPC_STATUS_INTERNAL;
-      *error_details = gpr_strdup("authrefresh: a DPoP-bound token without the call's target");
-      return;
-    }
-    AttachWithProof(**result, *dpop, creds_md, num_creds_md, status, error_details);
-    return;
-  }
   if (result.ok()) {
-    AttachNow(**result, creds_md, num_creds_md);
+    AttachToken(**result, dpop, creds_md, num_creds_md, status, error_details);
     return;
   }
   *status = CoreCode(result.status());
@@ -87,37 +89,16 @@ void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
 
 void AnswerLater(grpc_credentials_plugin_metadata_cb cb, void* user_data,
                  const absl::StatusOr<Snapshot>& result, const DpopTarget* dpop) {
-  if (result.ok() && (*result)->dpop_key != nullptr) {
-    absl::StatusOr<std::string> proof =
-        dpop != nullptr ? CallProof(**result, *dpop)
-                        : absl::InternalError("a DPoP-bound token without the call's target");
-    if (!proof.ok()) {
-      const std::string message(proof.status().message());
-      cb(user_data, nullptr, 0, GRPC_STATUS_INTERNAL, message.c_str());
-      return;
-    }
-    const std::string& header = (*result)->authorization;
-    grpc_metadata md[2];
-    md[0].key = grpc_slice_from_static_string(kAuthorization);
-    md[0].value = grpc_slice_from_copied_buffer(header.data(), header.size());
-    md[1].key = grpc_slice_from_static_string(kDpop);
-    md[1].value = grpc_slice_from_copied_buffer(proof->data(), proof->size());
-    cb(user_data, md, 2, GRPC_STATUS_OK, nullptr);
-    grpc_slice_unref(md[0].value);
-    grpc_slice_unref(md[1].value);
+  grpc_metadata md[2];
+  size_t n = 0;
+  const absl::Status made = result.ok() ? TokenMetadata(**result, dpop, md, &n) : result.status();
+  if (!made.ok()) {
+    const std::string message(made.message());
+    cb(user_data, nullptr, 0, CoreCode(made), message.c_str());
     return;
   }
-  if (result.ok()) {
-    const std::string& header = (*result)->authorization;
-    grpc_metadata md;
-    md.key = grpc_slice_from_static_string(kAuthorization);
-    md.value = grpc_slice_from_copied_buffer(header.data(), header.size());
-    cb(user_data, &md, 1, GRPC_STATUS_OK, nullptr);
-    grpc_slice_unref(md.value);
-    return;
-  }
-  const std::string message(result.status().message());
-  cb(user_data, nullptr, 0, CoreCode(result.status()), message.c_str());
+  cb(user_data, md, n, GRPC_STATUS_OK, nullptr);
+  for (size_t i = 0; i < n; ++i) grpc_slice_unref(md[i].value);
 }
 
 void PendingAttempt::Complete(absl::StatusOr<Snapshot> result) {

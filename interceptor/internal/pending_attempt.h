@@ -27,27 +27,22 @@ namespace internal {
 
 using Snapshot = TokenPublisher::Snapshot;
 
-// Attaches `s`'s DPoP-bound token (s.dpop_key set) with a new proof for
-// `target` (CallProof), or fails the attempt INTERNAL if signing fails. Core
-// takes ownership of the slices and of `error_details`.
-void AttachWithProof(const TokenSnapshot& s, const DpopTarget& target, grpc_metadata* creds_md,
-                     size_t* num_creds_md, grpc_status_code* status, const char** error_details);
-
-// `s`'s token: AttachWithProof when it is DPoP-bound (and `dpop` is set),
-// AttachNow otherwise.
+// A synchronous answer with `s`'s token and, when it is DPoP-bound, a new
+// proof for `dpop` (CallProof); the attempt fails INTERNAL, naming no key,
+// when the proof cannot be made (or `dpop` is null). Core takes ownership of
+// the slices and of `error_details`.
 void AttachToken(const TokenSnapshot& s, const DpopTarget* dpop, grpc_metadata* creds_md,
                  size_t* num_creds_md, grpc_status_code* status, const char** error_details);
 
-// A synchronous answer with `s`'s bearer token; core takes ownership of the
-// slices.
+// A synchronous answer with `s`'s `authorization` header alone (a bearer
+// token); core takes ownership of the slices.
 // The header slice is cached per thread and per snapshot: an attempt costs a
 // reference count, not a copy.
 void AttachNow(const TokenSnapshot& s, grpc_metadata* creds_md, size_t* num_creds_md);
 
 // Fills a synchronous answer (the token, or the status's code and message);
 // core takes ownership of the slices and of `error_details`. A DPoP-bound
-// token gets its proof for `dpop` (AttachWithProof), and fails INTERNAL
-// without one.
+// token gets its proof for `dpop`, as AttachToken.
 void AnswerNow(const absl::StatusOr<Snapshot>& result, grpc_metadata* creds_md,
                size_t* num_creds_md, grpc_status_code* status, const char** error_details,
                const DpopTarget* dpop = nullptr);
