@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@
 #include "tests/testing/oauth_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_certs.h"
+#include "tests/testing/test_keys.h"
 
 namespace authrefresh {
 namespace {
@@ -363,6 +365,79 @@ TEST_F(DpopEndToEnd, TheTokenEndpointsNonceCostsOneRequestThenIsKept) {
   EXPECT_EQ(oauth_->Stat("dpop_nonce_challenges"), 1);
   EXPECT_EQ(oauth_->Stat("dpop_proofs_ok"), 2);
   EXPECT_EQ(manager->Stats().refreshes_succeeded, 2u);
+}
+
+// Every grant the HTTP refresher makes carries a proof: client_credentials,
+// JWT bearer and token exchange (refresh_token is every other test here),
+// each against a token endpoint that requires its nonce. Each grant costs
+// one challenge and one verified grant, its token is bound to the key, and
+// the resource server accepts the calls made with it.
+TEST_F(DpopEndToEnd, EachServiceGrantSendsAProofAndGetsABoundToken) {
+  using Grant = HttpTokenRefresherOptions::Grant;
+  oauth_->SetDpop("require", /*require_nonce=*/true);
+  const char* dir = getenv("TEST_TMPDIR");
+  const std::string subject_token_file = absl::StrCat(dir ? dir : "/tmp", "/dpop-subject-token");
+  std::ofstream(subject_token_file, std::ios::trunc)
+      << oauth_->MintSubjectToken("system:serviceaccount:ns:app").token;
+  const std::string issuer_key = testing::GenerateKey(testing::KeyKind::kEcP256).private_pem;
+  oauth_->RegisterIssuer("robot@test", testing::PublicKeyOf(issuer_key), "ES256", "robot-key");
+  struct Case {
+    const char* grant_type;  // as the server counts it
+    std::function<void(HttpTokenRefresherOptions&)> setup;
+  };
+  const Case cases[] = {
+      {"client_credentials",
+       [](HttpTokenRefresherOptions& o) {
+         o.grant = Grant::kClientCredentials;
+         o.client_auth = HttpTokenRefresherOptions::ClientAuth::kClientSecretBasic;
+         o.client_id = "confidential-app";
+         o.client_secret = "app-secret";
+       }},
+      {"urn:ietf:params:oauth:grant-type:jwt-bearer",
+       [&](HttpTokenRefresherOptions& o) {
+         o.grant = Grant::kJwtBearer;
+         o.client_id.clear();
+         o.jwt_bearer.key = {JwtSigningKey::Algorithm::kES256, issuer_key, "", "robot-key", "", ""};
+         o.jwt_bearer.issuer = "robot@test";
+         o.jwt_bearer.subject = "user-9";
+       }},
+      {"urn:ietf:params:oauth:grant-type:token-exchange",
+       [&](HttpTokenRefresherOptions& o) {
+         o.grant = Grant::kTokenExchange;
+         o.client_id.clear();
+         o.token_exchange.subject_token_file = subject_token_file;
+       }},
+  };
+  int challenges = 0;
+  int proofs = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.grant_type);
+    absl::StatusOr<std::shared_ptr<const DpopKey>> key = DpopKey::Generate();
+    ASSERT_THAT(key.status(), IsOk());
+    HttpTokenRefresherOptions o = Options(*key);
+    c.setup(o);
+    absl::StatusOr<std::unique_ptr<TokenRefresher>> refresher = MakeHttpTokenRefresher(o);
+    ASSERT_THAT(refresher.status(), IsOk());
+    // No token at all: the first call waits for the grant.
+    std::shared_ptr<TokenManager> manager = TokenManager::Create({}, *std::move(refresher));
+    std::unique_ptr<test::Echo::Stub> stub = Stub(manager);
+    const int grants = oauth_->GrantsOk(c.grant_type);
+    const int hits = resource_->hits();
+    for (int i = 0; i < 5; ++i) ASSERT_THAT(Say(*stub), IsOk());
+    EXPECT_EQ(resource_->hits() - hits, 5);
+    EXPECT_EQ(oauth_->GrantsOk(c.grant_type) - grants, 1);
+    // A new refresher knows no nonce yet: one challenge, then one proof
+    // that the server verified.
+    EXPECT_EQ(oauth_->Stat("dpop_nonce_challenges"), challenges += 1);
+    EXPECT_EQ(oauth_->Stat("dpop_proofs_ok"), proofs += 1);
+    EXPECT_EQ(oauth_->Stat("dpop_refused"), 0);
+    EXPECT_EQ(manager->Stats().refreshes_succeeded, 1u);
+    EXPECT_EQ(manager->Stats().refreshes_failed, 0u);
+    const Token token = manager->CurrentToken();
+    EXPECT_EQ(token.dpop_jkt, (*key)->thumbprint());
+    EXPECT_EQ(oauth_->TokenBinding(token.access_token), (*key)->thumbprint());
+  }
+  EXPECT_EQ(resource_->refused_total(), 0);
 }
 
 TEST_F(DpopEndToEnd, ABearerAnswerToADpopGrantIsARejectedClient) {
