@@ -10,9 +10,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -31,11 +34,11 @@ namespace {
 using internal::JwsAlgorithm;
 using internal::JwsKeyMaterial;
 using internal::JwtSigner;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::GenerateKey;
+using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::KeyKind;
+using ::testing::Not;
 using testing::StatusIs;
 
 std::string FromBase64Url(absl::string_view in) {
@@ -73,8 +76,7 @@ bool Verifies(const std::string& jws, const std::string& public_pem, JwsAlgorith
   BIO_free(bio);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   const bool ok =
-      key != nullptr &&
-      EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+      key != nullptr && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
       EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
                        signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
                        input.size()) == 1;
@@ -109,8 +111,8 @@ TEST(Jws, Rs256AndEs256SignaturesVerifyAndHeadersAreExact) {
     EXPECT_TRUE(Verifies(*jws, key.public_pem, c.alg));
     // A different key does not verify it, and a changed payload does not.
     EXPECT_FALSE(Verifies(*jws, GenerateKey(c.kind).public_pem, c.alg));
-    std::string tampered = parts[0] + "." + internal::Base64Url(R"({"iss":"you","n":1})") +
-                           "." + parts[2];
+    std::string tampered =
+        parts[0] + "." + internal::Base64Url(R"({"iss":"you","n":1})") + "." + parts[2];
     EXPECT_FALSE(Verifies(tampered, key.public_pem, c.alg));
     // ECDSA is randomised, RSA PKCS#1 v1.5 is not: both verify every time.
     absl::StatusOr<std::string> again = (*signer)->Sign(claims);
@@ -120,9 +122,8 @@ TEST(Jws, Rs256AndEs256SignaturesVerifyAndHeadersAreExact) {
 }
 
 TEST(Jws, CertificateAddsItsThumbprints) {
-  auto signer = JwtSigner::Create({JwsAlgorithm::kRS256, testing::kTestSignerKeyPem, "",
-                                   testing::kTestSignerCertPem},
-                                  "opt");
+  auto signer = JwtSigner::Create(
+      {JwsAlgorithm::kRS256, testing::kTestSignerKeyPem, "", testing::kTestSignerCertPem}, "opt");
   ASSERT_THAT(signer.status(), IsOk());
   absl::StatusOr<std::string> jws = (*signer)->Sign("{}");
   ASSERT_THAT(jws.status(), IsOk());
@@ -166,7 +167,8 @@ TEST(Jws, BadKeysAreRefusedNamingTheProblemNeverTheKey) {
       {{JwsAlgorithm::kRS256, testing::kTestSignerCertPem, "", ""},
        "found a \"CERTIFICATE\" block"},
       {{JwsAlgorithm::kRS256, ec.private_pem, "", ""}, "RS256 needs an RSA key; this is a EC key"},
-      {{JwsAlgorithm::kES256, rsa.private_pem, "", ""}, "ES256 needs an EC P-256 key; this is a RSA key"},
+      {{JwsAlgorithm::kES256, rsa.private_pem, "", ""},
+       "ES256 needs an EC P-256 key; this is a RSA key"},
       {{JwsAlgorithm::kES256, GenerateKey(KeyKind::kEcP384).private_pem, "", ""},
        "an EC key on curve secp384r1"},
       {{JwsAlgorithm::kES256, GenerateKey(KeyKind::kEd25519).private_pem, "", ""},
@@ -187,9 +189,8 @@ TEST(Jws, BadKeysAreRefusedNamingTheProblemNeverTheKey) {
                                           HasSubstr(c.expected))));
     const std::string message(signer.status().message());
     // No line of base64 from the key (or the certificate) is quoted.
-    for (absl::string_view line : absl::StrSplit(c.material.private_key_pem + "\n" +
-                                                     c.material.certificate_pem,
-                                                 '\n')) {
+    for (absl::string_view line :
+         absl::StrSplit(c.material.private_key_pem + "\n" + c.material.certificate_pem, '\n')) {
       if (line.size() >= 16 && !absl::StartsWith(line, "-----")) {
         EXPECT_THAT(message, Not(HasSubstr(std::string(line.substr(0, 16)))));
       }
@@ -208,9 +209,8 @@ TEST(Jws, TraditionalPemFormatsAreAccepted) {
     BIO_free(in);
     ASSERT_NE(pkey, nullptr);
     BIO* out = BIO_new(BIO_s_mem());
-    ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out, pkey, nullptr, nullptr, 0, nullptr,
-                                                   nullptr),
-              1);
+    ASSERT_EQ(
+        PEM_write_bio_PrivateKey_traditional(out, pkey, nullptr, nullptr, 0, nullptr, nullptr), 1);
     char* data = nullptr;
     const long n = BIO_get_mem_data(out, &data);
     std::string pem(data, static_cast<size_t>(n));
@@ -219,8 +219,7 @@ TEST(Jws, TraditionalPemFormatsAreAccepted) {
     const bool ec = kind == KeyKind::kEcP256;
     EXPECT_THAT(pem, HasSubstr(ec ? "BEGIN EC PRIVATE KEY" : "BEGIN RSA PRIVATE KEY"));
     if (ec) {
-      pem = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" +
-            pem;
+      pem = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" + pem;
     }
     const JwsAlgorithm alg = ec ? JwsAlgorithm::kES256 : JwsAlgorithm::kRS256;
     auto signer = JwtSigner::Create({alg, pem, "", ""}, "opt");
@@ -252,14 +251,81 @@ TEST(Jws, JwtIdsAreFreshAndUnguessableLength) {
   }
 }
 
+// A key reuses its signing contexts (one thread at a time each): threads
+// signing with one key at once all get signatures that verify, RSA
+// PKCS#1 v1.5 ones identical to a lone signature's.
+TEST(Jws, OneKeySignsFromManyThreadsAtOnce) {
+  for (auto [kind, alg] : {std::pair{KeyKind::kEcP256, JwsAlgorithm::kES256},
+                           std::pair{KeyKind::kRsa2048, JwsAlgorithm::kRS256}}) {
+    SCOPED_TRACE(internal::JwsAlgorithmName(alg));
+    const testing::TestKey key = GenerateKey(kind);
+    auto signer = JwtSigner::Create({alg, key.private_pem, "", ""}, "opt");
+    ASSERT_THAT(signer.status(), IsOk());
+    absl::StatusOr<std::string> lone = (*signer)->Sign(R"({"n":0})");
+    ASSERT_THAT(lone.status(), IsOk());
+    constexpr int kThreads = 8;
+    constexpr int kEach = 40;  // more threads than contexts kept, so some are dropped
+    std::vector<std::vector<std::string>> signed_by(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          absl::StatusOr<std::string> jws = (*signer)->Sign(R"({"n":0})");
+          signed_by[t].push_back(jws.ok() ? *jws : "failed");
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    int verified = 0;
+    for (const std::vector<std::string>& list : signed_by) {
+      for (const std::string& jws : list) {
+        verified += Verifies(jws, key.public_pem, alg) ? 1 : 0;
+        if (alg == JwsAlgorithm::kRS256) EXPECT_EQ(jws, *lone);
+      }
+    }
+    EXPECT_EQ(verified, kThreads * kEach);
+  }
+}
+
+// jti values are drawn in blocks: a child process does not reuse the
+// parent's block, so the child's next jti is not the parent's next one.
+TEST(Jws, AForkedChildDrawsItsOwnJwtIds) {
+  const std::string before = internal::NewJwtId();  // the block is drawn
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string jti = internal::NewJwtId();
+    const bool written =
+        write(pipe_fds[1], jti.data(), jti.size()) == static_cast<ssize_t>(jti.size());
+    _exit(written ? 0 : 1);
+  }
+  close(pipe_fds[1]);
+  std::string child_jti(22, '\0');
+  const ssize_t n = read(pipe_fds[0], child_jti.data(), child_jti.size());
+  close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(n, 22);
+  const std::string parent_jti = internal::NewJwtId();
+  EXPECT_NE(child_jti, parent_jti);
+  EXPECT_NE(child_jti, before);
+}
+
 TEST(Jws, JsonObjectEscapesStringsAndParses) {
-  const std::string text = internal::JsonObject()
-                               .Add("quote\"back\\slash", std::string("a\"b\\c\nd\x01") + "\xc3\xa9")
-                               .Add("n", int64_t{-1700000000123})
-                               .Close();
+  const std::string text =
+      internal::JsonObject()
+          .Add("quote\"back\\slash", std::string("a\"b\\c\nd\x01") + "\xc3\xa9")
+          .Add("n", int64_t{-1700000000123})
+          .Add("edges", "\"plain\x1f")
+          .Close();
   const google::protobuf::Struct s = Json(text);
   EXPECT_EQ(s.fields().at("quote\"back\\slash").string_value(),
             std::string("a\"b\\c\nd\x01") + "\xc3\xa9");
+  EXPECT_EQ(s.fields().at("edges").string_value(), "\"plain\x1f");
+  EXPECT_THAT(text, HasSubstr(R"("edges":"\"plain\u001f")"));
   EXPECT_EQ(text.find('\n'), std::string::npos);
   EXPECT_THAT(text, HasSubstr(R"("n":-1700000000123)"));
   EXPECT_EQ(internal::JsonObject().Close(), "{}");

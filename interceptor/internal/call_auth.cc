@@ -8,8 +8,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "grpc/compression.h"
 #include "grpcpp/client_context.h"
+#include "interceptor/internal/call_plan.h"
 #include "interceptor/internal/pending_attempt.h"
 #include "interceptor/internal/status_conversion.h"
 #include "interceptor/internal/system_clock.h"
@@ -23,16 +23,13 @@ namespace {
 
 constexpr absl::Duration kWaitEndsBeforeDeadline = absl::Milliseconds(10);
 
-constexpr char kAuthorization[] = "authorization";
-
 // gRPC 1.51 reports a failed credentials plugin with this text before the
 // plugin's own message.
 constexpr absl::string_view kPluginFailure = "Getting metadata from plugin failed";
 
 }  // namespace
 
-CallAuth::CallAuth(const InterceptorConfig* config,
-                   grpc::experimental::ClientRpcInfo* info)
+CallAuth::CallAuth(const InterceptorConfig* config, grpc::experimental::ClientRpcInfo* info)
     : config_(config), info_(info) {
   const char* method = info->method();
   const size_t size = method == nullptr ? 0 : std::strlen(method);
@@ -56,13 +53,11 @@ void CallAuth::Intercept(InterceptorBatchMethods* m) {
     OnCancel();
     return;
   }
-  if (m->QueryInterceptionHookPoint(
-          InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+  if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
     OnSendInitialMetadata(m);
     return;
   }
-  if (m->QueryInterceptionHookPoint(
-          InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+  if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
     initial_metadata_ = m->GetRecvInitialMetadata();
   }
   if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
@@ -72,54 +67,31 @@ void CallAuth::Intercept(InterceptorBatchMethods* m) {
 }
 
 void CallAuth::OnSendInitialMetadata(InterceptorBatchMethods* m) {
-  std::multimap<std::string, std::string>* metadata = m->GetSendInitialMetadata();
-  // Most calls send no metadata of their own: nothing to look up.
-  const bool skip = !metadata->empty() && metadata->erase(kSkipRefreshKey) > 0;
-  if (!config_->misconfigured.ok()) {
-    Refuse(m, ToGrpcStatus(config_->misconfigured));
-    return;
-  }
-  // Per-call compression is this request metadata; otherwise the channel's
-  // default applies.
-  auto requested = metadata->empty()
-                       ? metadata->end()
-                       : metadata->find(GRPC_COMPRESSION_REQUEST_ALGORITHM_MD_KEY);
-  const bool compressed = requested != metadata->end()
-                              ? requested->second != "identity"
-                              : config_->default_compression != GRPC_COMPRESS_NONE;
-  using Type = grpc::experimental::ClientRpcInfo::Type;
-  if (compressed) {
-    not_replayable_ =
-        "this call is compressed, and gRPC corrupts a compressed message that "
-        "it sends again (grpc/grpc#37742)";
-  } else if (info_->type() != Type::UNARY && info_->type() != Type::SERVER_STREAMING) {
-    not_replayable_ =
-        "this is a client-streaming or bidi call, which gRPC 1.51 can send "
-        "again with requests missing";
-  }
-  if (!metadata->empty() && metadata->count(kAuthorization) > 0) {
-    mode_ = Mode::kOwn;  // the application's own credential, untouched
-    // Credentials that add nothing, only to stop a replay that would break.
-    if (not_replayable_ != nullptr) InstallCredentials(config_->no_security_credentials());
-    m->Proceed();
-    return;
-  }
   grpc::ClientContext* ctx = info_->client_context();
-  if (ctx->credentials() != nullptr) {
-    Refuse(m, grpc::Status(
-                  grpc::StatusCode::FAILED_PRECONDITION,
-                  "authrefresh: this call sets its own call credentials "
-                  "(ClientContext::set_credentials), which gRPC cannot combine "
-                  "with authrefresh's token; compose them into the channel's "
-                  "credentials (grpc::CompositeChannelCredentials), or exclude "
-                  "the method (InterceptorOptions::excluded_methods)"));
-    return;
+  CallPlan plan =
+      PlanCall(m->GetSendInitialMetadata(), {.type = info_->type(),
+                                             .channel_compression = config_->default_compression,
+                                             .has_call_credentials = ctx->credentials() != nullptr,
+                                             .misconfigured = config_->misconfigured});
+  not_replayable_ = plan.not_replayable;
+  switch (plan.kind) {
+    case CallPlan::Kind::kRefuse:
+      Refuse(m, std::move(plan.refusal));
+      return;
+    case CallPlan::Kind::kOwn:
+      mode_ = Mode::kOwn;  // the application's own credential, untouched
+      // Credentials that add nothing, only to stop a replay that would break.
+      if (not_replayable_ != nullptr) InstallCredentials(config_->no_security_credentials());
+      break;
+    case CallPlan::Kind::kSkip:
+    case CallPlan::Kind::kToken:
+      mode_ = plan.kind == CallPlan::Kind::kSkip ? Mode::kSkip : Mode::kToken;
+      deadline_ = DeadlineOf(ctx->deadline());
+      // gRPC itself refuses to send the token over a channel without
+      // privacy and integrity, before anything goes out.
+      InstallCredentials(config_->token_credentials());
+      break;
   }
-  mode_ = skip ? Mode::kSkip : Mode::kToken;
-  deadline_ = DeadlineOf(ctx->deadline());
-  // gRPC itself refuses to send the token over a channel without privacy
-  // and integrity, before anything goes out.
-  InstallCredentials(config_->token_credentials());
   m->Proceed();
 }
 
@@ -135,13 +107,13 @@ absl::Status CallAuth::StopReplay(int attempt) {
     // Core replays only UNAUTHENTICATED here: the token was rejected.
     config_->coordinator->CountRejection();
     config_->coordinator->NoteRejection(last_generation_.load(std::memory_order_relaxed));
-    return absl::UnauthenticatedError(absl::StrCat(
-        "authrefresh: the server rejected the token, and ", not_replayable_,
-        ": not replayed; the refresh has started, so the next call carries a "
-        "new token"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("authrefresh: the server rejected the token, and ", not_replayable_,
+                     ": not replayed; the refresh has started, so the next call carries a "
+                     "new token"));
   }
-  const std::string why = absl::StrCat(
-      "authrefresh: stopped gRPC from sending this call again: ", not_replayable_);
+  const std::string why =
+      absl::StrCat("authrefresh: stopped gRPC from sending this call again: ", not_replayable_);
   return other_codes && mode_ != Mode::kOwn ? absl::UnavailableError(why)
                                             : absl::UnauthenticatedError(why);
 }
@@ -157,8 +129,8 @@ void CallAuth::Refuse(InterceptorBatchMethods* m, grpc::Status status) {
 
 int CallAuth::RunAttempt(void* call, const grpc_auth_metadata_context& context,
                          grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                         grpc_metadata* creds_md, size_t* num_creds_md,
-                         grpc_status_code* status, const char** error_details) {
+                         grpc_metadata* creds_md, size_t* num_creds_md, grpc_status_code* status,
+                         const char** error_details) {
   return static_cast<CallAuth*>(call)->OnAttempt(context, cb, user_data, creds_md, num_creds_md,
                                                  status, error_details);
 }
@@ -178,8 +150,8 @@ absl::StatusOr<std::shared_ptr<const DpopTarget>> CallAuth::DpopTargetOf(
 
 int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
                         grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                        grpc_metadata* creds_md, size_t* num_creds_md,
-                        grpc_status_code* status, const char** error_details) {
+                        grpc_metadata* creds_md, size_t* num_creds_md, grpc_status_code* status,
+                        const char** error_details) {
   *num_creds_md = 0;
   *status = GRPC_STATUS_OK;
   *error_details = nullptr;
@@ -218,9 +190,8 @@ int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
   // The wait ends a little before the call's deadline (10 ms, or half the
   // time left if less), so that authrefresh's DEADLINE_EXCEEDED, which says
   // what the call waited for, comes before gRPC's bare "Deadline Exceeded".
-  request.deadline =
-      deadline_ - std::clamp((deadline_ - absl::Now()) / 2, absl::ZeroDuration(),
-                             kWaitEndsBeforeDeadline);
+  request.deadline = deadline_ - std::clamp((deadline_ - absl::Now()) / 2, absl::ZeroDuration(),
+                                            kWaitEndsBeforeDeadline);
   // Core replays only what its retry policy names, UNAUTHENTICATED, so the
   // second attempt means the first one's token was rejected (or, rarely, a
   // transparent retry). Later attempts (an application's own policy with
@@ -249,8 +220,8 @@ int CallAuth::OnAttempt(const grpc_auth_metadata_context& context,
 int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int attempt,
                            std::shared_ptr<const DpopTarget> dpop,
                            grpc_credentials_plugin_metadata_cb cb, void* user_data,
-                           grpc_metadata* creds_md, size_t* num_creds_md,
-                           grpc_status_code* status, const char** error_details) {
+                           grpc_metadata* creds_md, size_t* num_creds_md, grpc_status_code* status,
+                           const char** error_details) {
   RefreshCoordinator& coordinator = *config_->coordinator;
   auto pending = std::make_shared<PendingAttempt>(attempt, cb, user_data, dpop);
   {
@@ -259,9 +230,8 @@ int CallAuth::WaitForToken(const RefreshCoordinator::WaitRequest& request, int a
   }
   had_pending_.store(true, std::memory_order_release);
   RefreshCoordinator::Wait wait = coordinator.Await(
-      request, [pending](absl::StatusOr<Snapshot> result) {
-        pending->Complete(std::move(result));
-      });
+      request,
+      [pending](absl::StatusOr<Snapshot> result) { pending->Complete(std::move(result)); });
   std::optional<absl::StatusOr<Snapshot>> now;
   if (wait.ready) {
     now = std::move(wait.ready);
@@ -351,14 +321,11 @@ bool CallAuth::AbandonPendingAttempt() {
   if (ticket == 0 || !config_->coordinator->CancelWait(ticket)) return false;
   // Core's callback must still run once, and not here: this may run under
   // the ClientContext's lock (PRE_SEND_CANCEL).
-  RunSoon([pending] {
-    pending->Complete(absl::CancelledError("authrefresh: the call ended"));
-  });
+  RunSoon([pending] { pending->Complete(absl::CancelledError("authrefresh: the call ended")); });
   return true;
 }
 
-void CallAuth::OnStatus(grpc::Status* status,
-                        const ServerMetadata& trailing_metadata) {
+void CallAuth::OnStatus(grpc::Status* status, const ServerMetadata& trailing_metadata) {
   if (mode_ == Mode::kRefused) {
     *status = refusal_;
     return;
@@ -383,14 +350,13 @@ void CallAuth::OnStatus(grpc::Status* status,
     std::optional<absl::StatusCode> replaced;  // and counted unless skipped
     {
       CallMutexLock lock(&mu_);
-      if (failed_attempt_ != 0 &&
-          failed_attempt_ == attempts_.load(std::memory_order_relaxed) &&
+      if (failed_attempt_ != 0 && failed_attempt_ == attempts_.load(std::memory_order_relaxed) &&
           absl::StrContains(status->error_message(), kPluginFailure)) {
         // authrefresh's own failure (session expired, refresh failing), not
         // gRPC's wording of it.
         *status = ToGrpcStatus(failure_);
-        replaced = skip_failure_count_ || mode_ != Mode::kToken ? absl::StatusCode::kOk
-                                                                : failure_.code();
+        replaced =
+            skip_failure_count_ || mode_ != Mode::kToken ? absl::StatusCode::kOk : failure_.code();
       }
     }
     if (replaced) {  // counted outside the lock: the sink is the application's
@@ -404,13 +370,12 @@ void CallAuth::OnStatus(grpc::Status* status,
     return;
   }
   if (mode_ != Mode::kToken || generation == 0) return;
-  if (AbandonPendingAttempt() &&
-      status->error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+  if (AbandonPendingAttempt() && status->error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     // gRPC ended the call while its replay waited for the refresh: that
     // refresh did not help this call.
     coordinator.NoteReplayRejected(0);
   } else if (status->error_code() == grpc::StatusCode::UNAUTHENTICATED &&
-      swapped_.load(std::memory_order_relaxed)) {
+             swapped_.load(std::memory_order_relaxed)) {
     // The replay's newer token did not help either (the server rejected it,
     // or gRPC's client failed the call itself, e.g. an authority the TLS
     // certificate does not cover): loop protection for that token.
@@ -418,8 +383,7 @@ void CallAuth::OnStatus(grpc::Status* status,
   }
   if (IsClientGenerated(*status)) return;
   static const ServerMetadata* const kNone = new ServerMetadata();
-  const ServerAnswer answer{*status,
-                            initial_metadata_ != nullptr ? *initial_metadata_ : *kNone,
+  const ServerAnswer answer{*status, initial_metadata_ != nullptr ? *initial_metadata_ : *kNone,
                             trailing_metadata};
   if (config_->IsRejection(answer)) {
     coordinator.CountRejection();

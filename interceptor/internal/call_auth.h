@@ -128,11 +128,8 @@ class CallAuth final : public grpc::experimental::Interceptor {
 
   // Set at the first batch, before any attempt starts; read-only afterwards.
   Mode mode_ = Mode::kUnset;
-  // Why gRPC must not send this call again, if it must not (null: it may):
-  // gRPC 1.51 corrupts a compressed message its retry sends again
-  // (grpc/grpc#37742), and can send a client-streaming or bidi call again
-  // with requests missing or without its half-close. Such attempts are
-  // stopped before they go out.
+  // Why gRPC must not send this call again, if it must not (null: it may;
+  // CallPlan::not_replayable). Such attempts are stopped before they go out.
   const char* not_replayable_ = nullptr;
   absl::Time deadline_ = absl::InfiniteFuture();
   grpc::Status refusal_;

@@ -3,13 +3,16 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "interceptor/internal/mutex.h"
 
 namespace authrefresh {
 namespace internal {
@@ -19,19 +22,57 @@ namespace {
 // control characters escaped; other bytes (UTF-8) as they are.
 void AppendJsonString(std::string* out, absl::string_view text) {
   *out += '"';
-  for (char c : text) {
+  size_t run = 0;  // start of the bytes not yet appended, which need no escape
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      *out += '\\';
-      *out += c;
-    } else if (u < 0x20) {
+    if (c != '"' && c != '\\' && u >= 0x20) continue;
+    out->append(text.data() + run, i - run);
+    run = i + 1;
+    if (u < 0x20) {
       absl::StrAppendFormat(out, "\\u%04x", u);
     } else {
+      *out += '\\';
       *out += c;
     }
   }
+  out->append(text.data() + run, text.size() - run);
   *out += '"';
 }
+
+// jti values: 16 bytes of OpenSSL's CSPRNG each, drawn 64 at a time. One
+// RAND_bytes call per jti cost about 7,000 instructions (the generator's
+// locking and reseed checks; the bytes themselves are cheap), a quarter of
+// everything a DPoP proof adds besides its signature. The bytes are not
+// secret (a jti is sent in the clear) but must not repeat: a block drawn
+// before a fork() is dropped in the child, since the parent uses it too.
+class JwtIdSource {
+ public:
+  static constexpr size_t kIdBytes = 16;
+
+  void Next(unsigned char* out) {
+    MutexLock lock(&mu_);
+    const pid_t pid = getpid();
+    if (used_ == sizeof(block_) || pid != pid_) {
+      if (RAND_bytes(block_, sizeof(block_)) != 1) {
+        // OpenSSL's CSPRNG failing is not recoverable here; abort rather
+        // than send a predictable jti.
+        ERR_clear_error();
+        std::abort();
+      }
+      used_ = 0;
+      pid_ = pid;
+    }
+    std::memcpy(out, block_ + used_, kIdBytes);
+    used_ += kIdBytes;
+  }
+
+ private:
+  Mutex mu_;
+  unsigned char block_[64 * kIdBytes] ABSL_GUARDED_BY(mu_);
+  size_t used_ ABSL_GUARDED_BY(mu_) = sizeof(block_);
+  pid_t pid_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 }  // namespace
 
@@ -68,13 +109,9 @@ absl::StatusOr<std::string> JwtSigner::Sign(absl::string_view claims_json) const
 std::string Base64Url(absl::string_view data) { return absl::WebSafeBase64Escape(data); }
 
 std::string NewJwtId() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    // OpenSSL's CSPRNG failing is not recoverable here; abort rather than
-    // send a predictable jti.
-    ERR_clear_error();
-    std::abort();
-  }
+  static JwtIdSource* const source = new JwtIdSource();
+  unsigned char bytes[JwtIdSource::kIdBytes];
+  source->Next(bytes);
   return Base64Url(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 

@@ -67,6 +67,8 @@ std::string Sha256Base64Url(absl::string_view data);
 // Builds a JSON object, one member at a time, escaping strings (RFC 8259).
 class JsonObject {
  public:
+  // Room for a JWT header or claims set without growing the string.
+  JsonObject() { out_.reserve(256); }
   JsonObject& Add(absl::string_view name, absl::string_view value);
   JsonObject& Add(absl::string_view name, int64_t value);
   // `json` is already a JSON value (an object built by another JsonObject).

@@ -2,11 +2,9 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <cstring>
@@ -16,13 +14,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "interceptor/internal/jws.h"
+#include "interceptor/internal/key_signer.h"
+#include "interceptor/internal/openssl_error.h"
 
 namespace authrefresh {
 namespace internal {
 namespace {
 
-constexpr int kMinRsaBits = 2048;       // RFC 7518 section 3.3
-constexpr size_t kEs256PartBytes = 32;  // P-256: r and s, 32 bytes each
+constexpr int kMinRsaBits = 2048;  // RFC 7518 section 3.3
 
 // The label of the first "-----BEGIN <label>-----" of `pem` other than
 // "EC PARAMETERS" (which `openssl ecparam -genkey` writes before the key),
@@ -42,15 +41,6 @@ std::string PemLabel(absl::string_view pem) {
   }
 }
 
-// OpenSSL's reason for the last failure (a fixed string such as "no start
-// line"; never data), and the error queue cleared.
-std::string OpenSslReason() {
-  const unsigned long code = ERR_peek_last_error();
-  const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
-  ERR_clear_error();
-  return reason != nullptr ? reason : "unknown error";
-}
-
 // Declines every passphrase request: encrypted keys are refused, never
 // prompted for on the terminal.
 int NoPassphrase(char*, int, int, void*) { return -1; }
@@ -60,12 +50,6 @@ struct BioFree {
 };
 struct X509Free {
   void operator()(X509* x) const { X509_free(x); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
 };
 
 std::unique_ptr<BIO, BioFree> MemoryBio(absl::string_view data) {
@@ -273,8 +257,11 @@ absl::StatusOr<std::unique_ptr<const JwsPrivateKey>> JwsPrivateKey::Finish(std::
   if (absl::Status s = CheckFits(key->pkey, algorithm, what); !s.ok()) return s;
   std::optional<std::string> jwk = PublicJwk(key->pkey, algorithm);
   if (!jwk) return Invalid(what, "the public key cannot be read (", OpenSslReason(), ")");
+  absl::StatusOr<std::unique_ptr<KeySigner>> signer = KeySigner::Create(key->pkey, algorithm);
+  if (!signer.ok()) return signer.status();
   std::unique_ptr<JwsPrivateKey> out(new JwsPrivateKey(std::move(key), algorithm));
   out->public_jwk_ = *std::move(jwk);
+  out->signer_ = *std::move(signer);
   // One signature now, so that a key OpenSSL loads but cannot sign with is a
   // construction error, not a failure at its first use.
   if (absl::StatusOr<std::string> probe = out->Sign("probe"); !probe.ok()) {
@@ -319,41 +306,7 @@ absl::StatusOr<std::unique_ptr<const JwsPrivateKey>> JwsPrivateKey::Generate(
 }
 
 absl::StatusOr<std::string> JwsPrivateKey::Sign(absl::string_view signing_input) const {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  // Ed25519 hashes inside the signature (RFC 8032): no digest is named.
-  const EVP_MD* md = algorithm_ == JwsAlgorithm::kEdDSA ? nullptr : EVP_sha256();
-  EVP_PKEY_CTX* pctx = nullptr;
-  size_t length = 0;
-  const auto* data = reinterpret_cast<const unsigned char*>(signing_input.data());
-  if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key_->pkey) != 1 ||
-      (algorithm_ == JwsAlgorithm::kPS256 &&
-       (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
-      EVP_DigestSign(ctx.get(), nullptr, &length, data, signing_input.size()) != 1) {
-    return absl::InternalError(absl::StrCat("JWS signing failed: ", OpenSslReason()));
-  }
-  std::string signature(length, '\0');
-  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
-                     signing_input.size()) != 1) {
-    return absl::InternalError(absl::StrCat("JWS signing failed: ", OpenSslReason()));
-  }
-  signature.resize(length);
-  if (algorithm_ == JwsAlgorithm::kES256) {
-    // OpenSSL gives an ASN.1 DER ECDSA-Sig-Value; JWS wants r || s, each
-    // left-padded to 32 bytes (RFC 7518 section 3.4).
-    const auto* der = reinterpret_cast<const unsigned char*>(signature.data());
-    std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(
-        d2i_ECDSA_SIG(nullptr, &der, static_cast<long>(signature.size())));
-    std::string raw(2 * kEs256PartBytes, '\0');
-    auto* out = reinterpret_cast<unsigned char*>(raw.data());
-    if (sig == nullptr || BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out, kEs256PartBytes) < 0 ||
-        BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out + kEs256PartBytes, kEs256PartBytes) < 0) {
-      return absl::InternalError(
-          absl::StrCat("JWS signing failed: bad ECDSA signature (", OpenSslReason(), ")"));
-    }
-    signature = std::move(raw);
-  }
-  return signature;
+  return signer_->Sign(signing_input);
 }
 
 absl::StatusOr<JwsPrivateKey::Thumbprints> JwsPrivateKey::CertificateThumbprints(

@@ -19,6 +19,8 @@
 namespace authrefresh {
 namespace internal {
 
+class KeySigner;
+
 enum class JwsAlgorithm { kRS256, kES256, kPS256, kEdDSA };
 
 // "RS256", "ES256", "PS256", "EdDSA": the JWS "alg" value.
@@ -56,7 +58,7 @@ class JwsPrivateKey {
                                                      absl::string_view what) const;
   // The JWS signature of `signing_input` (RFC 7515 section 5.1), raw bytes:
   // r || s for ES256 (RFC 7518 section 3.4), PSS with a 32-byte salt for
-  // PS256.
+  // PS256. Thread-safe (KeySigner).
   absl::StatusOr<std::string> Sign(absl::string_view signing_input) const;
   // The public key as a JWK with exactly the members RFC 7638 section 3.2
   // requires, in its order and without whitespace, so that it is both the
@@ -73,6 +75,7 @@ class JwsPrivateKey {
   const std::unique_ptr<Key> key_;
   const JwsAlgorithm algorithm_;
   std::string public_jwk_;
+  std::unique_ptr<KeySigner> signer_;
 };
 
 // For a TLS client certificate: checks that both parse (an unencrypted PEM
