@@ -287,6 +287,24 @@ TEST(Jws, OneKeySignsFromManyThreadsAtOnce) {
   }
 }
 
+// A reused signing context must not reuse its ECDSA nonce: the same input
+// signed twice in a row gives two different r values (the same r twice
+// would give the private key away).
+TEST(Jws, AReusedContextDrawsAFreshEcdsaNonceEachTime) {
+  const testing::TestKey key = GenerateKey(KeyKind::kEcP256);
+  auto signer = JwtSigner::Create({JwsAlgorithm::kES256, key.private_pem, "", ""}, "opt");
+  ASSERT_THAT(signer.status(), IsOk());
+  std::set<std::string> r_values;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::string> jws = (*signer)->Sign(R"({"n":0})");
+    ASSERT_THAT(jws.status(), IsOk());
+    ASSERT_TRUE(Verifies(*jws, key.public_pem, JwsAlgorithm::kES256));
+    r_values.insert(
+        FromBase64Url(std::vector<std::string>(absl::StrSplit(*jws, '.'))[2]).substr(0, 32));
+  }
+  EXPECT_EQ(r_values.size(), 20u);
+}
+
 // jti values are drawn in blocks: a child process does not reuse the
 // parent's block, so the child's next jti is not the parent's next one.
 TEST(Jws, AForkedChildDrawsItsOwnJwtIds) {

@@ -5,8 +5,9 @@
 // process (client, gRPC's threads and the in-process server), so ratios are
 // conservative. Outside valgrind the macros do nothing. Beside the calls,
 // the parts of a DPoP proof alone ("Z ..." rows): one signature per
-// algorithm, and the claims without the signature (jti, JSON, base64url),
-// so that the DPoP rows' extra instructions can be set against them.
+// algorithm over a real proof's signing input, and the claims without the
+// signature (jti, JSON, base64url), so that the DPoP rows' extra
+// instructions can be set against them.
 //
 //   tests/benchmarks/instructions.sh [calls] [tsv] [rounds]
 //   (builds with -c opt, runs, prints ratios)
@@ -14,10 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "interceptor/dpop.h"
 #include "interceptor/internal/jws.h"
+#include "interceptor/internal/jws_key.h"
 #include "tests/benchmarks/variants.h"
 #include "valgrind/callgrind.h"
 
@@ -44,12 +48,23 @@ int main(int argc, char** argv) {
       const std::string tag = std::string(VariantName(which)) + " #" + std::to_string(round);
       CALLGRIND_DUMP_STATS_AT(tag.c_str());
     }
-    // The parts of a proof, `calls` times each; the input is a real
-    // proof's signing input's size.
-    const std::string input(330, 'x');
-    for (auto [name, algorithm] : {std::pair{"Z signature ES256", authrefresh::internal::JwsAlgorithm::kES256},
-                                   std::pair{"Z signature EdDSA", authrefresh::internal::JwsAlgorithm::kEdDSA}}) {
-      auto key = authrefresh::internal::JwsPrivateKey::Generate(algorithm);
+    // The parts of a proof, `calls` times each. The signature signs a real
+    // proof's signing input (header and claims as E's and F's calls make
+    // them): SHA-256 of it is part of an ES256 signature, and its length
+    // decides how many blocks that is.
+    using authrefresh::DpopKey;
+    using authrefresh::internal::JwsAlgorithm;
+    for (auto [name, algorithm, jws] :
+         {std::tuple{"Z signature ES256", DpopKey::Algorithm::kES256, JwsAlgorithm::kES256},
+          std::tuple{"Z signature EdDSA", DpopKey::Algorithm::kEdDSA, JwsAlgorithm::kEdDSA}}) {
+      const std::string proof =
+          *(*DpopKey::Generate(algorithm))
+               ->Proof({.method = "POST",
+                        .uri = "https://127.0.0.1:12345/authrefresh.test.Echo/Say",
+                        .issued_at = absl::Now(),
+                        .access_token_hash = "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"});
+      const std::string input = proof.substr(0, proof.rfind('.'));
+      auto key = authrefresh::internal::JwsPrivateKey::Generate(jws);
       if (!key.ok()) return 1;
       CALLGRIND_ZERO_STATS;
       for (int c = 0; c < calls; ++c) {

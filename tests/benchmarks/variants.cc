@@ -247,6 +247,7 @@ const char* VariantName(Variant v) {
     case kDTls: return "D call credentials /tls";
     case kETls: return "E authrefresh DPoP ES256 /tls";
     case kFTls: return "F authrefresh DPoP EdDSA /tls";
+    case kGTls: return "G authrefresh + fixed dpop /tls";
     default: return "?";
   }
 }
@@ -328,12 +329,23 @@ Variants::Variants() : tls_servers_(Tls()) {
                    MakeGrpcTokenRefresher(grpc::CreateChannel(tls, TlsCredentials())), key));
     stubs_[variant] = test::Echo::NewStub(
         CreateAuthRefreshChannel(tls, TlsCredentials(), *manager, tls_default));
+    if (variant == kETls) {
+      // G's header: a proof as E's calls carry (the same key type, target
+      // and token length), made once.
+      fixed_proof_ = *key->Proof({.method = "POST",
+                                  .uri = absl::StrCat("https://", tls, "/authrefresh.test.Echo/Say"),
+                                  .issued_at = absl::Now(),
+                                  .access_token = bound.access_token});
+    }
   }
+  stubs_[kGTls] = test::Echo::NewStub(
+      CreateAuthRefreshChannel(tls, TlsCredentials(), tls_manager_, tls_default));
 }
 
 grpc::Status SyncSay(Variants& v, Variant which, const test::EchoRequest& request) {
   grpc::ClientContext ctx;
   if (Variants::AppAddsHeader(which)) ctx.AddMetadata("authorization", v.header(which));
+  if (!v.fixed_proof(which).empty()) ctx.AddMetadata("dpop", v.fixed_proof(which));
   test::EchoReply reply;
   return v.stub(which).Say(&ctx, request, &reply);
 }
@@ -341,6 +353,7 @@ grpc::Status SyncSay(Variants& v, Variant which, const test::EchoRequest& reques
 grpc::Status CallbackSay(Variants& v, Variant which, const test::EchoRequest& request) {
   grpc::ClientContext ctx;
   if (Variants::AppAddsHeader(which)) ctx.AddMetadata("authorization", v.header(which));
+  if (!v.fixed_proof(which).empty()) ctx.AddMetadata("dpop", v.fixed_proof(which));
   test::EchoReply reply;
   std::mutex mu;
   std::condition_variable cv;

@@ -21,7 +21,10 @@
 //      a new `dpop` proof per call (the server does not check the proof;
 //      tests/e2e/dpop_calls_test does)
 //   F  E with an EdDSA (Ed25519) key
-// A and C also over TLS ("/tls"), beside D, E and F, which need TLS. H is kept
+//   G  C with the application adding a fixed `dpop` header of E's size (a
+//      real ES256 proof made once): what the header alone costs to send and
+//      receive, without signing, so that E - G is the proof's own work
+// A and C also over TLS ("/tls"), beside D, E, F and G, which need TLS. H is kept
 // beside them as the floor of the previous design, which hijacked calls.
 
 #ifndef AUTHREFRESH_TESTS_BENCHMARKS_VARIANTS_H_
@@ -39,7 +42,7 @@
 namespace authrefresh {
 namespace bench {
 
-enum Variant { kA, kB, kH, kP, kC, kS, kM, kATls, kCTls, kDTls, kETls, kFTls, kVariantCount };
+enum Variant { kA, kB, kH, kP, kC, kS, kM, kATls, kCTls, kDTls, kETls, kFTls, kGTls, kVariantCount };
 
 const char* VariantName(Variant v);
 
@@ -49,13 +52,16 @@ class Variants {
   test::Echo::Stub& stub(Variant v) { return *stubs_[v]; }
   // Whether the application adds the header itself (A).
   static bool AppAddsHeader(Variant v) { return v == kA || v == kATls || v == kH; }
+  // G's fixed proof, which the application adds as `dpop` (empty for the
+  // other variants).
+  const std::string& fixed_proof(Variant v) const { return v == kGTls ? fixed_proof_ : none_; }
   // "Bearer <token>" of the variant's server (each server has its own login).
   const std::string& header(Variant v) const { return v >= kATls ? tls_header_ : header_; }
 
  private:
   testing::MockServers plain_servers_;
   testing::MockServers tls_servers_;
-  std::string header_, tls_header_;
+  std::string header_, tls_header_, fixed_proof_, none_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<TokenManager> manager_, shared_manager_, metrics_manager_, tls_manager_;
   std::shared_ptr<TokenManager> es256_manager_, eddsa_manager_;
